@@ -1,0 +1,78 @@
+"""afbundle: find, verify, run, pack and inspect Apache Airflow executable bundles.
+
+A bundle is a compiled DAG program with its source, a YAML manifest and a
+64-byte trailer appended (Airflow's Executable Bundle Spec 1.0). The heavy
+lifting -- walking, trailer parsing, SHA-256 -- is in the compiled
+``afbundle._core`` and runs without the GIL.
+
+Example:
+    >>> import afbundle
+    >>> bundle = afbundle.find(["/opt/airflow/executable-bundles"], "example_dag")
+    >>> bundle.path, bundle.supervisor_schema_version
+    (PosixPath('/opt/airflow/executable-bundles/example'), '2026-06-16')
+
+This module imports no Airflow; ``afbundle.ExecutableCoordinator`` is loaded
+on first access (it needs the ``airflow`` extra).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from afbundle._core import (
+    FOOTER_VERSION,
+    MAGIC,
+    TRAILER_SIZE,
+    Bundle,
+    __version__,
+    read_bundle,
+)
+from afbundle._pack import dump_manifest, pack
+from afbundle._report import Rejection, ScanReport, ScanStats, Skip
+from afbundle._scan import find, scan
+from afbundle.errors import (
+    BundleError,
+    BundleFormatError,
+    BundleIntegrityError,
+    BundleNotFoundError,
+    ManifestError,
+    NotABundleError,
+    UnsupportedFooterVersionError,
+)
+
+if TYPE_CHECKING:
+    from afbundle.coordinator import ExecutableCoordinator
+
+__all__ = [
+    "FOOTER_VERSION",
+    "MAGIC",
+    "TRAILER_SIZE",
+    "Bundle",
+    "BundleError",
+    "BundleFormatError",
+    "BundleIntegrityError",
+    "BundleNotFoundError",
+    "ExecutableCoordinator",
+    "ManifestError",
+    "NotABundleError",
+    "Rejection",
+    "ScanReport",
+    "ScanStats",
+    "Skip",
+    "UnsupportedFooterVersionError",
+    "__version__",
+    "dump_manifest",
+    "find",
+    "pack",
+    "read_bundle",
+    "scan",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Airflow is heavy and optional: import the coordinator only when asked for.
+    if name == "ExecutableCoordinator":
+        from afbundle.coordinator import ExecutableCoordinator
+
+        return ExecutableCoordinator
+    raise AttributeError(f"module 'afbundle' has no attribute {name!r}")

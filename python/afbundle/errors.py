@@ -1,0 +1,128 @@
+"""The exceptions afbundle raises.
+
+One base, :class:`BundleError` (a :class:`ValueError`), with one subclass per
+way a file can fail to be a usable bundle. Each carries the ``path`` it is
+about and the bare ``reason``, so callers can log or tabulate them without
+parsing messages. The compiled core raises these same classes.
+
+Example:
+    >>> import afbundle
+    >>> try:
+    ...     afbundle.read_bundle("/bin/sh")
+    ... except afbundle.NotABundleError as exc:
+    ...     print(exc.reason)
+    no AFBNDL01 magic in the last 8 bytes
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from afbundle._report import Rejection, ScanStats
+
+__all__ = [
+    "BundleError",
+    "BundleFormatError",
+    "BundleIntegrityError",
+    "BundleNotFoundError",
+    "ManifestError",
+    "NotABundleError",
+    "UnsupportedFooterVersionError",
+]
+
+
+class BundleError(ValueError):
+    """A file is not a usable executable bundle.
+
+    Attributes:
+        path: the file concerned, as a string (``None`` when not about one file).
+        reason: what is wrong, without the path.
+    """
+
+    #: A short machine-readable name for the failure (``Rejection.kind``).
+    kind = "bundle"
+
+    def __init__(self, message: str, path: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason if reason is not None else message
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class NotABundleError(BundleError):
+    """The file has no bundle trailer: shorter than 64 bytes or no ``AFBNDL01`` magic.
+
+    Scans skip such files silently (spec, reader algorithm step 2).
+    """
+
+    kind = "not_a_bundle"
+
+
+class BundleFormatError(BundleError):
+    """The trailer has the magic but is malformed (spec, reader steps 4-5).
+
+    Non-zero reserved bytes, regions that extend past the start of the file,
+    or an empty binary region.
+    """
+
+    kind = "format"
+
+
+class UnsupportedFooterVersionError(BundleFormatError):
+    """The trailer's ``footer_ver`` is not one this reader knows (spec, step 3)."""
+
+    kind = "footer_version"
+
+
+class BundleIntegrityError(BundleError):
+    """The binary region does not hash to ``binary_sha256`` (spec, step 6).
+
+    Also raised when the file changes size while it is being read.
+    """
+
+    kind = "integrity"
+
+
+class ManifestError(BundleError):
+    """The metadata region is not a UTF-8 YAML mapping, or exceeds a safety limit."""
+
+    kind = "manifest"
+
+
+class BundleNotFoundError(BundleError, FileNotFoundError):
+    """No usable bundle declares the requested dag_id.
+
+    A :class:`FileNotFoundError` too, so code written for Airflow's own
+    coordinator keeps catching it. Its message keeps upstream's two forms
+    and adds what was searched.
+
+    Attributes:
+        dag_id: the dag_id that was looked for.
+        roots: the roots searched, in order.
+        rejected: bundles that declare ``dag_id`` but were refused, each a
+            :class:`~afbundle.Rejection` with the path and the reason.
+        stats: the :class:`~afbundle.ScanStats` of the search.
+    """
+
+    kind = "not_found"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        dag_id: str,
+        roots: Sequence[Path],
+        rejected: Sequence[Rejection],
+        stats: ScanStats | None,
+    ) -> None:
+        super().__init__(message, None, message)
+        self.dag_id = dag_id
+        self.roots = tuple(roots)
+        self.rejected = tuple(rejected)
+        self.stats = stats
