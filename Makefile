@@ -1,0 +1,62 @@
+# Two commands matter (see README): `make demo` and `make test`.
+# Everything else is a step they depend on.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.deps-installed
+# maturin/cargo builds are serialised so parallel callers never race on .venv.
+LOCK := flock $(VENV)/.build.lock
+
+.PHONY: all venv develop demo test test-rust test-python stubtest lint fmt wheel bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
+	$(PY) -m pip install --quiet --group dev
+	touch $@
+
+venv: $(STAMP)
+
+# Build the extension in release mode into .venv (editable install).
+develop: $(STAMP)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(LOCK) $(BIN)/maturin develop --release
+
+demo: develop
+	$(PY) scripts/demo.py
+
+test: lint test-rust test-python stubtest
+
+test-rust:
+	cargo test --quiet --no-default-features
+
+test-python: develop
+	$(PY) -m pytest -q
+
+stubtest: develop
+	$(PY) -m mypy.stubtest afbundle._core --allowlist .stubtest-allowlist
+
+lint: $(STAMP)
+	cargo fmt --check
+	cargo clippy --quiet --all-targets -- -D warnings
+	cargo clippy --quiet --all-targets --no-default-features -- -D warnings
+	$(BIN)/ruff check python tests benches scripts
+	$(BIN)/ruff format --check python tests benches scripts
+
+fmt: $(STAMP)
+	cargo fmt
+	$(BIN)/ruff format python tests benches scripts
+	$(BIN)/ruff check --fix python tests benches scripts
+
+# The abi3 wheel workers install.
+wheel: $(STAMP)
+	$(LOCK) $(BIN)/maturin build --profile dist --compatibility manylinux_2_28 --out dist
+
+bench: develop
+	$(PY) -m pytest benches --benchmark-only -p no:cacheprovider
+
+clean:
+	rm -rf target dist $(VENV) .pytest_cache .hypothesis
