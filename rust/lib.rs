@@ -1,0 +1,57 @@
+//! afbundle's compiled core: Airflow executable bundles (Executable Bundle Spec 1.0).
+//!
+//! Everything outside `py_*` is plain Rust and builds and tests without
+//! Python (`cargo test --no-default-features`). The `py_*` modules only
+//! convert arguments, release the GIL and map errors.
+
+#[deny(missing_docs)]
+pub mod cache;
+#[deny(missing_docs)]
+pub mod error;
+#[deny(missing_docs)]
+pub mod hash;
+#[deny(missing_docs)]
+pub mod manifest;
+#[deny(missing_docs)]
+pub mod pack;
+#[deny(missing_docs)]
+pub mod reader;
+#[deny(missing_docs)]
+pub mod scan;
+#[deny(missing_docs)]
+pub mod trailer;
+#[deny(missing_docs)]
+pub mod walk;
+
+#[cfg(feature = "python")]
+mod py_bundle;
+#[cfg(feature = "python")]
+mod py_errors;
+#[cfg(feature = "python")]
+mod py_pack;
+#[cfg(feature = "python")]
+mod py_scan;
+
+#[cfg(feature = "python")]
+use pyo3::prelude::*;
+
+/// The `afbundle._core` extension module.
+#[cfg(feature = "python")]
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("TRAILER_SIZE", trailer::TRAILER_SIZE)?;
+    m.add("MAGIC", pyo3::types::PyBytes::new(m.py(), &trailer::MAGIC))?;
+    m.add("FOOTER_VERSION", trailer::FOOTER_VERSION)?;
+    m.add_class::<py_bundle::PyBundle>()?;
+    m.add_class::<py_scan::RawScan>()?;
+    m.add_function(wrap_pyfunction!(py_bundle::read_bundle, m)?)?;
+    m.add_function(wrap_pyfunction!(py_bundle::clear_digest_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(py_bundle::digest_cache_len, m)?)?;
+    m.add_function(wrap_pyfunction!(py_scan::scan_roots, m)?)?;
+    m.add_function(wrap_pyfunction!(py_pack::pack, m)?)?;
+    m.add_function(wrap_pyfunction!(py_pack::strip, m)?)?;
+    m.add_function(wrap_pyfunction!(py_pack::dump_manifest, m)?)?;
+    m.add_function(wrap_pyfunction!(py_pack::build_trailer, m)?)?;
+    Ok(())
+}

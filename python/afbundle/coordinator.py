@@ -1,0 +1,170 @@
+"""An Airflow ``ExecutableCoordinator`` that finds bundles with :func:`afbundle.find`.
+
+It is a drop-in replacement for Airflow's own
+``airflow.sdk.coordinators.executable.ExecutableCoordinator``: the same
+``[sdk] coordinators`` entry works once its ``classpath`` names this class.
+Only the lookup differs. Launching the bundle -- listening sockets, the
+``--comm=host:port --logs=host:port`` arguments, accepting connections only
+from the child's process tree, draining its early output, the
+``task_startup_timeout`` -- is inherited unchanged from Airflow's
+``SubprocessCoordinator``.
+
+What the lookup does differently (see :func:`afbundle.find`):
+
+* precedence is defined: roots in the order configured, then byte-wise path
+  order within a root, instead of the operating system's directory order;
+* a dag_id declared by several bundles is logged as a warning naming the
+  bundles it shadows;
+* the not-found error lists every bundle that declared the dag_id but was
+  refused (bad schema version, hash mismatch, ...) and what was searched;
+* only bundles that declare the dag_id are SHA-256-verified, in parallel
+  compiled code with the GIL released.
+
+Example ``airflow.cfg``::
+
+    [sdk]
+    coordinators = {
+        "native": {
+          "classpath": "afbundle.ExecutableCoordinator",
+          "kwargs": {"executables_root": ["/opt/airflow/executable-bundles"]}
+        }
+      }
+    queue_to_coordinator = {"native": "native"}
+
+This module imports Airflow; install it with ``pip install "afbundle[airflow]"``.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Union
+
+import attrs
+import structlog
+from airflow.sdk.coordinators._subprocess import SubprocessCoordinator
+from airflow.sdk.execution_time.schema import get_schema_version_migrator
+
+from afbundle._scan import find
+
+if TYPE_CHECKING:
+    from airflow.sdk.api.datamodels._generated import TaskInstance
+    from structlog.typing import FilteringBoundLogger
+
+__all__ = ["ExecutableCoordinator"]
+
+log: FilteringBoundLogger = structlog.get_logger(logger_name="afbundle.coordinator")
+
+_PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _convert_executables_root(value: _PathLike | Iterable[_PathLike] | None) -> list[pathlib.Path]:
+    """Turn the configured value into a list of paths, expanding ``~``.
+
+    ``None`` becomes an empty list, which the field's validator then refuses,
+    so a missing value and an explicit ``null`` both fail at construction.
+    An empty string is refused here: ``pathlib.Path("")`` would silently mean
+    the worker's current directory.
+    """
+    if value is None:
+        return []
+    items = [value] if isinstance(value, (str, os.PathLike)) else list(value)
+    roots = []
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            raise ValueError("executables_root entries must be non-empty paths")
+        roots.append(pathlib.Path(item).expanduser())
+    return roots
+
+
+def _validate_threads(instance: object, attribute: attrs.Attribute[int | None], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{attribute.name} must be a positive int or None, not {value!r}")
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be a positive int or None, not {value!r}")
+
+
+@attrs.define(kw_only=True)
+class ExecutableCoordinator(SubprocessCoordinator):
+    """Run tasks whose DAG lives in a native executable bundle, found with :func:`afbundle.find`.
+
+    Airflow constructs it from the ``[sdk] coordinators`` configuration, with
+    the entry's ``kwargs`` as keyword arguments, and routes the queues named
+    in ``[sdk] queue_to_coordinator`` to it. For each task it finds the bundle
+    that declares the task's ``dag_id`` and executes it with
+    ``--comm=<host:port> --logs=<host:port>`` appended.
+
+    :param executables_root: A directory (or a list of them) searched
+        recursively for bundles. ``~`` is expanded. Earlier roots take
+        precedence. Required and non-empty: omitting it raises
+        :class:`TypeError`, ``None`` or an empty list :class:`ValueError`,
+        exactly like Airflow's built-in coordinator.
+    :param threads: Walker threads for the directory scan. ``None`` (the
+        default) lets afbundle choose; raise it for roots on a network file
+        system, where each directory listing waits on the network.
+    :param digest_cache: Reserved switch for the persistent on-disk digest
+        cache. It is stored but changes nothing yet: afbundle's in-process
+        digest cache is always on, and because each Airflow task runs in a
+        fresh supervisor process that cache starts cold for every task.
+    :param task_startup_timeout: Seconds to wait for the bundle to connect to
+        both sockets (inherited from Airflow's ``SubprocessCoordinator``;
+        default 10).
+
+    Example ``airflow.cfg``::
+
+        [sdk]
+        coordinators = {
+            "native": {
+              "classpath": "afbundle.ExecutableCoordinator",
+              "kwargs": {
+                "executables_root": ["/opt/airflow/executable-bundles", "~/bundles"],
+                "threads": 8
+              }
+            }
+          }
+        queue_to_coordinator = {"native": "native"}
+
+    Example, in Python:
+
+        >>> coordinator = ExecutableCoordinator(executables_root="~/bundles")
+        >>> coordinator.executables_root
+        [PosixPath('/home/airflow/bundles')]
+    """
+
+    executables_root: list[pathlib.Path] = attrs.field(
+        converter=_convert_executables_root,
+        validator=attrs.validators.min_len(1),
+    )
+    threads: int | None = attrs.field(default=None, validator=_validate_threads)
+    digest_cache: bool = attrs.field(default=True, converter=bool)
+
+    def _build_execute_task_command(self, *, what: TaskInstance) -> tuple[list[str], str | None]:
+        """Find the bundle for ``what.dag_id``; return its path as the command, and its schema.
+
+        The schema version is the bundle's ``sdk.supervisor_schema_version``
+        as resolved by Airflow's schema migrator; a bundle whose version does
+        not resolve is passed over. The command holds only the bundle path:
+        Airflow appends ``--comm`` and ``--logs`` itself.
+
+        Raises:
+            afbundle.BundleNotFoundError: (a :class:`FileNotFoundError`) no
+                usable bundle declares the dag_id; the message names every
+                refused candidate and the roots searched.
+        """
+        bundle = find(
+            self.executables_root,
+            what.dag_id,
+            resolve_schema_version=get_schema_version_migrator().resolve_version,
+            threads=self.threads,
+            log=log,
+        )
+        log.debug(
+            "Executable bundle found",
+            dag_id=what.dag_id,
+            path=str(bundle.path),
+            schema_version=bundle.resolved_schema_version,
+        )
+        return [str(bundle.path)], bundle.resolved_schema_version

@@ -1,0 +1,110 @@
+//! The one error type of the crate: what went wrong ([`ErrorKind`]) and where ([`Error::path`]).
+//!
+//! Pure functions (trailer, manifest) return a bare [`ErrorKind`]; the code that
+//! knows the file attaches the path with [`ErrorKind::at`]. The Python mapping
+//! lives in one place, `py_errors.rs`.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why a file is not a usable bundle, or why it could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorKind {
+    /// No trailer: the file is too short, lacks the magic, or is not a regular file.
+    /// Scans ignore these silently (spec, reader algorithm step 2).
+    #[error("{0}")]
+    NotABundle(String),
+    /// The trailer's `footer_ver` is unknown (spec, step 3).
+    #[error("unsupported footer_ver={found}; this reader supports footer_ver={supported}")]
+    UnsupportedFooterVersion {
+        /// The version in the trailer.
+        found: u32,
+        /// The version this reader implements.
+        supported: u32,
+    },
+    /// The trailer is malformed: reserved bytes, impossible regions (spec, steps 4-5).
+    #[error("{0}")]
+    Format(String),
+    /// The binary region does not hash to `binary_sha256` (spec, step 6).
+    #[error("binary_sha256 mismatch: trailer has {expected}, binary region hashes to {actual}")]
+    DigestMismatch {
+        /// Hex digest recorded in the trailer.
+        expected: String,
+        /// Hex digest of the bytes actually read.
+        actual: String,
+    },
+    /// The file changed size or identity while it was being read.
+    #[error("file changed while it was being read: {0}")]
+    Changed(String),
+    /// The metadata region is not a UTF-8 YAML mapping, or breaks a safety limit.
+    #[error("{0}")]
+    Manifest(String),
+    /// An operating-system error.
+    #[error("cannot {op}: {source}")]
+    Io {
+        /// What was being attempted ("open", "read trailer", ...).
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl ErrorKind {
+    /// Attach the path this error is about.
+    pub fn at(self, path: impl Into<PathBuf>) -> Error {
+        Error {
+            path: path.into(),
+            kind: self,
+        }
+    }
+
+    /// Wrap an I/O error with the operation that failed.
+    pub fn io(op: &'static str, source: io::Error) -> Self {
+        ErrorKind::Io { op, source }
+    }
+
+    /// A short stable name for the failure, as reported in scan results.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ErrorKind::NotABundle(_) => "not_a_bundle",
+            ErrorKind::UnsupportedFooterVersion { .. } => "footer_version",
+            ErrorKind::Format(_) => "format",
+            ErrorKind::DigestMismatch { .. } | ErrorKind::Changed(_) => "integrity",
+            ErrorKind::Manifest(_) => "manifest",
+            ErrorKind::Io { .. } => "io",
+        }
+    }
+}
+
+/// An [`ErrorKind`] with the path of the file it concerns.
+#[derive(Debug)]
+pub struct Error {
+    /// The file concerned.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub kind: ErrorKind,
+}
+
+impl Error {
+    /// The path this error is about.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.kind)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.kind)
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,143 @@
+//! `afbundle._core.Bundle` and `read_bundle`.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use pythonize::pythonize;
+
+use crate::cache;
+use crate::py_errors::manifest_error;
+use crate::reader::{self, Bundle};
+use crate::trailer::hex;
+
+/// One bundle file, as read through a single open descriptor. Immutable.
+#[pyclass(frozen, name = "Bundle", module = "afbundle._core")]
+pub struct PyBundle {
+    pub(crate) inner: Bundle,
+    pub(crate) resolved_schema_version: Option<String>,
+}
+
+impl PyBundle {
+    pub(crate) fn new(inner: Bundle) -> Self {
+        let resolved_schema_version = inner.manifest.supervisor_schema_version.clone();
+        PyBundle {
+            inner,
+            resolved_schema_version,
+        }
+    }
+}
+
+#[pymethods]
+impl PyBundle {
+    /// Resolved absolute path of the bundle file.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.inner.path.clone()
+    }
+    /// File size in bytes, trailer included.
+    #[getter]
+    fn size(&self) -> u64 {
+        self.inner.state.size
+    }
+    /// Trailer format version (`footer_ver`).
+    #[getter]
+    fn footer_version(&self) -> u32 {
+        self.inner.trailer.footer_ver
+    }
+    /// Offset of the source region (= length of the binary region).
+    #[getter]
+    fn source_start(&self) -> u64 {
+        self.inner.layout.source_start
+    }
+    /// Length of the source region.
+    #[getter]
+    fn source_len(&self) -> u64 {
+        self.inner.layout.source_len
+    }
+    /// Offset of the metadata region.
+    #[getter]
+    fn metadata_start(&self) -> u64 {
+        self.inner.layout.metadata_start
+    }
+    /// Length of the metadata region.
+    #[getter]
+    fn metadata_len(&self) -> u64 {
+        self.inner.layout.metadata_len
+    }
+    /// SHA-256 of the binary region, as recorded in the trailer.
+    #[getter]
+    fn binary_sha256<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.trailer.binary_sha256)
+    }
+    /// Whether the binary region was checked against `binary_sha256`.
+    #[getter]
+    fn verified(&self) -> bool {
+        self.inner.verified
+    }
+    /// The manifest as Python objects (a fresh copy on every access).
+    #[getter]
+    fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        pythonize(py, &self.inner.manifest.value).map_err(|e| manifest_error(&self.inner.path, e))
+    }
+    /// The dag_ids declared: string keys of `dags`, in manifest order.
+    #[getter]
+    fn dag_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.inner.manifest.dag_ids)
+    }
+    /// `sdk.supervisor_schema_version` if it is a non-empty string.
+    #[getter]
+    fn supervisor_schema_version(&self) -> Option<String> {
+        self.inner.manifest.supervisor_schema_version.clone()
+    }
+    /// The schema version after `find`'s resolver (else the declared one).
+    #[getter]
+    fn resolved_schema_version(&self) -> Option<String> {
+        self.resolved_schema_version.clone()
+    }
+    /// The embedded source bytes (re-read; refused if the file changed).
+    fn read_source<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.detach(|| self.inner.read_source())?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+    /// The raw manifest bytes (re-read; refused if the file changed).
+    fn read_manifest<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.detach(|| self.inner.read_manifest())?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+    fn _with_resolved_schema_version(&self, version: String) -> PyBundle {
+        PyBundle {
+            inner: self.inner.clone(),
+            resolved_schema_version: Some(version),
+        }
+    }
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let path = self.path().into_pyobject(py)?.str()?.repr()?;
+        let dags = self.dag_ids(py)?.repr()?;
+        Ok(format!(
+            "<Bundle {path} dag_ids={dags} sha256={}… {}>",
+            &hex(&self.inner.trailer.binary_sha256)[..12],
+            if self.inner.verified { "verified" } else { "unverified" }
+        ))
+    }
+}
+
+/// Read the bundle at `path`; with `verify`, check the binary region's SHA-256.
+#[pyfunction]
+#[pyo3(signature = (path, *, verify = true))]
+pub fn read_bundle(py: Python<'_>, path: PathBuf, verify: bool) -> PyResult<PyBundle> {
+    let (bundle, _) = py.detach(|| reader::read_bundle(&path, verify))?;
+    Ok(PyBundle::new(bundle))
+}
+
+/// Forget every digest the in-process cache holds.
+#[pyfunction]
+pub fn clear_digest_cache() {
+    cache::clear();
+}
+
+/// Number of digests the in-process cache holds.
+#[pyfunction]
+pub fn digest_cache_len() -> usize {
+    cache::len()
+}

@@ -1,0 +1,48 @@
+//! The one mapping from [`Error`] to Python exceptions (classes live in `afbundle.errors`).
+
+use pyo3::exceptions::PyOSError;
+use pyo3::{import_exception, PyErr};
+
+use crate::error::{Error, ErrorKind};
+
+import_exception!(afbundle.errors, NotABundleError);
+import_exception!(afbundle.errors, BundleFormatError);
+import_exception!(afbundle.errors, UnsupportedFooterVersionError);
+import_exception!(afbundle.errors, BundleIntegrityError);
+import_exception!(afbundle.errors, ManifestError);
+
+impl From<Error> for PyErr {
+    fn from(err: Error) -> PyErr {
+        let message = err.to_string();
+        let reason = err.kind.to_string();
+        let path = err.path.into_os_string();
+        match err.kind {
+            ErrorKind::NotABundle(_) => NotABundleError::new_err((message, path, reason)),
+            ErrorKind::UnsupportedFooterVersion { .. } => {
+                UnsupportedFooterVersionError::new_err((message, path, reason))
+            }
+            ErrorKind::Format(_) => BundleFormatError::new_err((message, path, reason)),
+            ErrorKind::DigestMismatch { .. } | ErrorKind::Changed(_) => {
+                BundleIntegrityError::new_err((message, path, reason))
+            }
+            ErrorKind::Manifest(_) => ManifestError::new_err((message, path, reason)),
+            ErrorKind::Io { op, source } => match source.raw_os_error() {
+                // OSError(errno, strerror, filename) picks the subclass
+                // (FileNotFoundError, PermissionError, ...) from errno.
+                Some(errno) => PyOSError::new_err((
+                    errno,
+                    format!("cannot {op}: {}", crate::walk::describe(&source)),
+                    path,
+                )),
+                None => PyOSError::new_err(message),
+            },
+        }
+    }
+}
+
+/// A manifest that cannot become Python objects (e.g. an unhashable key).
+pub fn manifest_error(path: &std::path::Path, err: impl std::fmt::Display) -> PyErr {
+    ErrorKind::Manifest(format!("manifest cannot be represented in Python: {err}"))
+        .at(path)
+        .into()
+}

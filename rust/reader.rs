@@ -1,0 +1,398 @@
+//! One file -> [`Bundle`], following the spec's reader algorithm.
+//!
+//! Every read of one file goes through ONE open descriptor: the trailer, the
+//! hash of the binary region, the manifest, and the `fstat` that keys the
+//! digest cache. Files are opened non-blocking so a FIFO swapped in after the
+//! walk looked at the path cannot hang the reader, and anything that is not a
+//! regular file is refused before a byte is read. No mmap: a file truncated
+//! under a mapping would kill the process with SIGBUS.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::cache::{self, DigestKey};
+use crate::error::{Error, ErrorKind, Result};
+use crate::hash;
+use crate::manifest::{self, Manifest};
+use crate::trailer::{hex, Layout, Trailer, TRAILER_SIZE};
+
+/// The `fstat` fields that identify one state of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileState {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_size`.
+    pub size: u64,
+    /// `st_mtime` in nanoseconds.
+    pub mtime_ns: i128,
+    /// `st_ctime` in nanoseconds.
+    pub ctime_ns: i128,
+}
+
+impl FileState {
+    fn of(meta: &Metadata) -> Self {
+        FileState {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
+}
+
+/// A bundle file: trailer, regions and manifest, all read through one descriptor.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    /// Resolved (symlink-free, absolute) path.
+    pub path: PathBuf,
+    /// The file's identity when it was read.
+    pub state: FileState,
+    /// The parsed trailer.
+    pub trailer: Trailer,
+    /// Region offsets.
+    pub layout: Layout,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// Whether the binary region was checked against `binary_sha256`.
+    pub verified: bool,
+}
+
+/// How much work verification took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerifyCost {
+    /// Bytes fed to SHA-256.
+    pub bytes_hashed: u64,
+    /// Whether the digest cache answered.
+    pub cache_hit: bool,
+}
+
+/// An open candidate file: its descriptor and the `fstat` of that descriptor.
+pub struct OpenFile {
+    file: File,
+    state: FileState,
+}
+
+impl OpenFile {
+    /// Open `path` read-only and non-blocking, and require a regular file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| ErrorKind::io("open", e).at(path))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| ErrorKind::io("stat", e).at(path))?;
+        if !meta.file_type().is_file() {
+            return Err(ErrorKind::NotABundle("not a regular file".into()).at(path));
+        }
+        Ok(OpenFile {
+            state: FileState::of(&meta),
+            file,
+        })
+    }
+
+    /// The file's identity as of the open.
+    pub fn state(&self) -> FileState {
+        self.state
+    }
+
+    /// Read and validate the trailer (spec steps 1-5).
+    pub fn trailer(&self) -> Result<(Trailer, Layout), ErrorKind> {
+        let size = self.state.size;
+        if size < TRAILER_SIZE as u64 {
+            return Err(ErrorKind::NotABundle(
+                "file is shorter than the 64-byte trailer".into(),
+            ));
+        }
+        let mut raw = [0u8; TRAILER_SIZE];
+        self.read_exact_at(&mut raw, size - TRAILER_SIZE as u64, "read trailer")?;
+        let trailer = Trailer::parse(&raw)?;
+        let layout = trailer.layout(size)?;
+        Ok((trailer, layout))
+    }
+
+    /// Read and parse the manifest region (spec step 7).
+    pub fn manifest(&self, layout: &Layout) -> Result<Manifest, ErrorKind> {
+        if layout.metadata_len > manifest::MAX_MANIFEST_BYTES {
+            return Err(ErrorKind::Manifest(format!(
+                "metadata_len={} exceeds the {}-byte manifest limit",
+                layout.metadata_len,
+                manifest::MAX_MANIFEST_BYTES
+            )));
+        }
+        let bytes =
+            self.read_region(layout.metadata_start, layout.metadata_len, "read manifest")?;
+        manifest::parse(&bytes)
+    }
+
+    /// Check the binary region against the trailer's digest (spec step 6),
+    /// through the in-process digest cache keyed by this descriptor's `fstat`.
+    pub fn verify(
+        &self,
+        path: &Path,
+        trailer: &Trailer,
+        layout: &Layout,
+    ) -> Result<VerifyCost, ErrorKind> {
+        let key = DigestKey {
+            path: path.to_path_buf(),
+            source_start: layout.source_start,
+            dev: self.state.dev,
+            ino: self.state.ino,
+            size: self.state.size,
+            mtime_ns: self.state.mtime_ns,
+            ctime_ns: self.state.ctime_ns,
+        };
+        let (actual, cost) = match cache::get(&key) {
+            Some(digest) => (
+                digest,
+                VerifyCost {
+                    bytes_hashed: 0,
+                    cache_hit: true,
+                },
+            ),
+            None => {
+                let digest = hash::sha256_prefix(&self.file, layout.source_start)?;
+                // Only remember a digest for a file that did not change while hashed.
+                self.ensure_unchanged()?;
+                cache::put(key, digest);
+                (
+                    digest,
+                    VerifyCost {
+                        bytes_hashed: layout.source_start,
+                        cache_hit: false,
+                    },
+                )
+            }
+        };
+        if actual != trailer.binary_sha256 {
+            return Err(ErrorKind::DigestMismatch {
+                expected: hex(&trailer.binary_sha256),
+                actual: hex(&actual),
+            });
+        }
+        Ok(cost)
+    }
+
+    /// Fail with [`ErrorKind::Changed`] if the file's `fstat` differs from the open.
+    pub fn ensure_unchanged(&self) -> Result<(), ErrorKind> {
+        let now = self.file.metadata().map_err(|e| ErrorKind::io("stat", e))?;
+        let now = FileState::of(&now);
+        if now != self.state {
+            return Err(ErrorKind::Changed(format!(
+                "size {} -> {}, mtime_ns {} -> {}, ctime_ns {} -> {}",
+                self.state.size,
+                now.size,
+                self.state.mtime_ns,
+                now.mtime_ns,
+                self.state.ctime_ns,
+                now.ctime_ns
+            )));
+        }
+        Ok(())
+    }
+
+    /// Read `len` bytes at `offset`; a short read means the file shrank.
+    pub fn read_region(
+        &self,
+        offset: u64,
+        len: u64,
+        op: &'static str,
+    ) -> Result<Vec<u8>, ErrorKind> {
+        let len = usize::try_from(len)
+            .map_err(|_| ErrorKind::Format(format!("{op}: region too large")))?;
+        let mut buf = vec![0u8; len];
+        self.read_exact_at(&mut buf, offset, op)?;
+        Ok(buf)
+    }
+
+    fn read_exact_at(
+        &self,
+        buf: &mut [u8],
+        offset: u64,
+        op: &'static str,
+    ) -> Result<(), ErrorKind> {
+        self.file.read_exact_at(buf, offset).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                ErrorKind::Changed(format!(
+                    "file ended before byte {} ({op})",
+                    offset + buf.len() as u64
+                ))
+            } else {
+                ErrorKind::io(op, e)
+            }
+        })
+    }
+}
+
+/// Resolve symlinks and make `path` absolute; fall back to an absolute
+/// spelling if the file vanished meanwhile.
+pub fn resolve(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+/// Read a bundle the way a scan does, from an already opened file.
+///
+/// With `verify`, the binary region is hashed before the manifest is read
+/// (spec order: step 6 before step 7). `path` is the resolved path.
+pub fn read_open(open: &OpenFile, path: &Path, verify: bool) -> Result<(Bundle, VerifyCost)> {
+    let (trailer, layout) = open.trailer().map_err(|k| k.at(path))?;
+    let cost = if verify {
+        open.verify(path, &trailer, &layout)
+            .map_err(|k| k.at(path))?
+    } else {
+        VerifyCost::default()
+    };
+    let manifest = open.manifest(&layout).map_err(|k| k.at(path))?;
+    open.ensure_unchanged().map_err(|k| k.at(path))?;
+    Ok((
+        Bundle {
+            path: path.to_path_buf(),
+            state: open.state(),
+            trailer,
+            layout,
+            manifest,
+            verified: verify,
+        },
+        cost,
+    ))
+}
+
+/// Read the bundle at `path` (a file the caller named; no exec-bit check).
+pub fn read_bundle(path: &Path, verify: bool) -> Result<(Bundle, VerifyCost)> {
+    let open = OpenFile::open(path)?;
+    read_open(&open, &resolve(path), verify)
+}
+
+impl Bundle {
+    /// Read the source region again, refusing if the file is no longer the
+    /// one that was read.
+    pub fn read_source(&self) -> Result<Vec<u8>> {
+        self.reread(
+            self.layout.source_start,
+            self.layout.source_len,
+            "read source",
+        )
+    }
+
+    /// Read the raw manifest bytes again, refusing if the file changed.
+    pub fn read_manifest(&self) -> Result<Vec<u8>> {
+        self.reread(
+            self.layout.metadata_start,
+            self.layout.metadata_len,
+            "read manifest",
+        )
+    }
+
+    fn reread(&self, offset: u64, len: u64, op: &'static str) -> Result<Vec<u8>> {
+        let open = OpenFile::open(&self.path)?;
+        if open.state() != self.state {
+            return Err(ErrorKind::Changed(
+                "the file was replaced or modified since it was read".into(),
+            )
+            .at(&self.path));
+        }
+        open.read_region(offset, len, op)
+            .map_err(|k| k.at(&self.path))
+    }
+}
+
+/// Shorthand used by tests and the packer: does `err` mean "no trailer here"?
+pub fn is_not_a_bundle(err: &Error) -> bool {
+    matches!(err.kind, ErrorKind::NotABundle(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::sha256;
+    use std::io::Write;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::File::create(&p).unwrap().write_all(bytes).unwrap();
+        p
+    }
+
+    fn bundle_bytes(binary: &[u8], source: &[u8], meta: &[u8]) -> Vec<u8> {
+        let t = Trailer::new(source.len() as u32, meta.len() as u32, sha256(binary));
+        [binary, source, meta, &t.to_bytes()].concat()
+    }
+
+    const META: &[u8] = b"sdk: {supervisor_schema_version: '2026-06-16'}\ndags: {d: {tasks: []}}\n";
+
+    #[test]
+    fn a_valid_bundle_reads_and_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "b", &bundle_bytes(b"ELF", b"src", META));
+        let (b, cost) = read_bundle(&p, true).unwrap();
+        assert!(b.verified);
+        assert_eq!(b.layout.source_start, 3);
+        assert_eq!(b.manifest.dag_ids, ["d"]);
+        assert_eq!(b.read_source().unwrap(), b"src");
+        assert_eq!(b.read_manifest().unwrap(), META);
+        assert!(cost.cache_hit || cost.bytes_hashed == 3);
+    }
+
+    #[test]
+    fn a_tampered_binary_is_an_integrity_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = bundle_bytes(b"ELF", b"", META);
+        bytes[0] ^= 0xff;
+        let p = write(dir.path(), "b", &bytes);
+        let err = read_bundle(&p, true).unwrap_err();
+        assert!(
+            matches!(err.kind, ErrorKind::DigestMismatch { .. }),
+            "{err}"
+        );
+        assert!(read_bundle(&p, false).is_ok());
+    }
+
+    #[test]
+    fn a_short_file_is_not_a_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "b", b"#!/bin/sh\n");
+        assert!(is_not_a_bundle(&read_bundle(&p, true).unwrap_err()));
+    }
+
+    #[test]
+    fn a_directory_is_not_a_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_bundle(dir.path(), true).unwrap_err();
+        assert!(
+            is_not_a_bundle(&err) || matches!(err.kind, ErrorKind::Io { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rereading_a_replaced_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "b", &bundle_bytes(b"ELF", b"src", META));
+        let (b, _) = read_bundle(&p, true).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        write(dir.path(), "b", &bundle_bytes(b"ELF2", b"src", META));
+        assert!(b.read_source().is_err());
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "named",
+            &bundle_bytes(b"ELF", b"", b"- not a map\n"),
+        );
+        let msg = read_bundle(&p, false).unwrap_err().to_string();
+        assert!(
+            msg.contains("named") && msg.contains("not a YAML mapping"),
+            "{msg}"
+        );
+    }
+}

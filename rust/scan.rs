@@ -1,0 +1,281 @@
+//! Walk + read: the candidates of a walk turned into bundles, rejections and skips.
+//!
+//! Reading is parallel over candidates, but results are kept in the walk's
+//! precedence order, so the outcome never depends on scheduling. Files that
+//! are the same inode (hard links, symlinks to one file) count once, under
+//! the path that comes first.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rayon::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+use crate::error::{Error, ErrorKind};
+use crate::reader::{self, Bundle, OpenFile};
+use crate::walk::{self, describe, WalkStats};
+
+/// What to do with each bundle found.
+#[derive(Clone, Debug, Default)]
+pub struct ScanOptions {
+    /// Hash every bundle's binary region (through the digest cache).
+    pub verify: bool,
+    /// Keep only bundles that declare this dag_id (others are read, counted,
+    /// and dropped); verification is left to the caller.
+    pub dag_id: Option<String>,
+    /// Worker threads; `None` means one per CPU.
+    pub threads: Option<usize>,
+}
+
+/// Counters of one scan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// The walk's counters.
+    pub walk: WalkStats,
+    /// Candidates whose trailer had the magic.
+    pub bundles_read: u64,
+    /// Candidates that were the same file as an earlier candidate.
+    pub duplicate_files: u64,
+    /// Bytes fed to SHA-256.
+    pub bytes_hashed: u64,
+    /// Verifications answered by the digest cache.
+    pub cache_hits: u64,
+}
+
+/// A file with the magic that could not be accepted.
+#[derive(Debug)]
+pub struct Rejection {
+    /// The file (resolved when it could be opened).
+    pub path: PathBuf,
+    /// Short failure name ([`ErrorKind::name`]).
+    pub kind: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+/// Everything a scan found, in precedence order.
+#[derive(Debug, Default)]
+pub struct ScanOutput {
+    /// Bundles (only those declaring `dag_id` when one was given).
+    pub bundles: Vec<Bundle>,
+    /// Files with the magic that failed.
+    pub rejected: Vec<Rejection>,
+    /// Paths that could not be examined.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Indices of roots that do not exist.
+    pub missing_roots: Vec<usize>,
+    /// Counters.
+    pub stats: ScanStats,
+}
+
+enum Outcome {
+    NotABundle,
+    Bundle(Box<Bundle>, reader::VerifyCost, (u64, u64)),
+    Rejected(Error, Option<(u64, u64)>),
+    Skipped(PathBuf, String),
+}
+
+/// A rayon pool with `threads` workers (default: one per CPU), shared per size.
+pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>, String> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+    let n = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(pool) = pools.get(&n) {
+        return Ok(Arc::clone(pool));
+    }
+    let pool = Arc::new(
+        ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("afbundle-{i}"))
+            .build()
+            .map_err(|e| format!("cannot start {n} worker threads: {e}"))?,
+    );
+    pools.insert(n, Arc::clone(&pool));
+    Ok(pool)
+}
+
+/// Walk `roots` and read every candidate, in a pool of `options.threads`.
+pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, String> {
+    let pool = pool(options.threads)?;
+    Ok(pool.install(|| scan_in_pool(roots, options)))
+}
+
+fn scan_in_pool(roots: &[PathBuf], options: &ScanOptions) -> ScanOutput {
+    let walk = walk::walk(roots);
+    let outcomes: Vec<Outcome> = walk
+        .candidates
+        .par_iter()
+        .with_min_len(4)
+        .map(|c| read_candidate(&c.path, options))
+        .collect();
+
+    let mut out = ScanOutput {
+        skipped: walk.skipped,
+        missing_roots: walk.missing_roots,
+        stats: ScanStats {
+            walk: walk.stats,
+            ..ScanStats::default()
+        },
+        ..ScanOutput::default()
+    };
+    let mut files_seen: HashSet<(u64, u64)> = HashSet::new();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::NotABundle => {}
+            Outcome::Skipped(path, reason) => out.skipped.push((path, reason)),
+            Outcome::Bundle(bundle, cost, id) => {
+                if !files_seen.insert(id) {
+                    out.stats.duplicate_files += 1;
+                    continue;
+                }
+                out.stats.bundles_read += 1;
+                out.stats.bytes_hashed += cost.bytes_hashed;
+                out.stats.cache_hits += u64::from(cost.cache_hit);
+                let wanted = options
+                    .dag_id
+                    .as_deref()
+                    .is_none_or(|d| bundle.manifest.declares(d));
+                if wanted {
+                    out.bundles.push(*bundle);
+                }
+            }
+            Outcome::Rejected(err, id) => {
+                if let Some(id) = id {
+                    if !files_seen.insert(id) {
+                        out.stats.duplicate_files += 1;
+                        continue;
+                    }
+                }
+                out.stats.bundles_read += 1;
+                out.rejected.push(Rejection {
+                    kind: err.kind.name(),
+                    reason: err.kind.to_string(),
+                    path: err.path,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn read_candidate(path: &std::path::Path, options: &ScanOptions) -> Outcome {
+    let open = match OpenFile::open(path) {
+        Ok(open) => open,
+        Err(e) => {
+            return match e.kind {
+                ErrorKind::NotABundle(_) => Outcome::NotABundle,
+                ErrorKind::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    Outcome::Skipped(e.path, "vanished before it could be opened".into())
+                }
+                ErrorKind::Io { op, source } => {
+                    Outcome::Skipped(e.path, format!("cannot {op}: {}", describe(&source)))
+                }
+                other => Outcome::Skipped(e.path, other.to_string()),
+            }
+        }
+    };
+    let state = open.state();
+    let id = (state.dev, state.ino);
+    // Cheap magic check before resolving the path: most candidates are not bundles.
+    match open.trailer() {
+        Err(ErrorKind::NotABundle(_)) => return Outcome::NotABundle,
+        Err(kind) => return Outcome::Rejected(kind.at(reader::resolve(path)), Some(id)),
+        Ok(_) => {}
+    }
+    let resolved = reader::resolve(path);
+    // Scans that look for one dag_id verify lazily, in the caller.
+    let verify = options.verify && options.dag_id.is_none();
+    match reader::read_open(&open, &resolved, verify) {
+        Ok((bundle, cost)) => Outcome::Bundle(Box::new(bundle), cost, id),
+        Err(e) if reader::is_not_a_bundle(&e) => Outcome::NotABundle,
+        Err(e) => Outcome::Rejected(e, Some(id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::sha256;
+    use crate::trailer::Trailer;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    fn bundle(path: &Path, binary: &[u8], dags: &[&str]) {
+        let meta = format!(
+            "sdk: {{supervisor_schema_version: '2026-06-16'}}\ndags: {{{}}}\n",
+            dags.iter()
+                .map(|d| format!("{d}: {{}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let t = Trailer::new(0, meta.len() as u32, sha256(binary));
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, [binary, meta.as_bytes(), &t.to_bytes()].concat()).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..40 {
+            bundle(
+                &dir.path().join(format!("d{}/b{i}", i % 7)),
+                format!("bin{i}").as_bytes(),
+                &["x"],
+            );
+        }
+        let roots = [dir.path().to_path_buf()];
+        let paths = |threads| {
+            let opts = ScanOptions {
+                verify: true,
+                threads: Some(threads),
+                ..Default::default()
+            };
+            scan(&roots, &opts)
+                .unwrap()
+                .bundles
+                .into_iter()
+                .map(|b| b.path)
+                .collect::<Vec<_>>()
+        };
+        let one = paths(1);
+        assert_eq!(one.len(), 40);
+        assert_eq!(one, paths(2));
+        assert_eq!(one, paths(8));
+    }
+
+    #[test]
+    fn a_dag_id_filter_keeps_only_declaring_bundles_and_hashes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        bundle(&dir.path().join("a"), b"one", &["x"]);
+        bundle(&dir.path().join("b"), b"two", &["y"]);
+        let opts = ScanOptions {
+            verify: true,
+            dag_id: Some("y".into()),
+            threads: Some(2),
+        };
+        let out = scan(&[dir.path().to_path_buf()], &opts).unwrap();
+        assert_eq!(out.bundles.len(), 1);
+        assert!(!out.bundles[0].verified);
+        assert_eq!(out.stats.bytes_hashed, 0);
+        assert_eq!(out.stats.bundles_read, 2);
+    }
+
+    #[test]
+    fn a_hard_link_counts_once_under_its_first_path() {
+        let dir = tempfile::tempdir().unwrap();
+        bundle(&dir.path().join("b"), b"one", &["x"]);
+        fs::hard_link(dir.path().join("b"), dir.path().join("a")).unwrap();
+        let out = scan(&[dir.path().to_path_buf()], &ScanOptions::default()).unwrap();
+        assert_eq!(out.bundles.len(), 1);
+        assert!(out.bundles[0].path.ends_with("a"));
+        assert_eq!(out.stats.duplicate_files, 1);
+    }
+}

@@ -1,0 +1,394 @@
+"""find(): the verified bundle declaring a dag_id, found lazily, with upstream's error wording."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from _writer import (
+    bundle_bytes,
+    manifest,
+    raw_yaml_manifest,
+    tamper_keeping_mtime,
+    write_bundle,
+    write_executable,
+    write_file,
+    write_kind,
+)
+
+import afbundle
+from afbundle import _core
+
+MISSING = "missing or invalid sdk.supervisor_schema_version"
+
+
+def only(version: str):
+    """A schema resolver that knows one version and canonicalises it to upper case."""
+
+    def resolve(value: str) -> str:
+        if value != version:
+            raise ValueError(f"Version {value!r} not found in supervisor schema bundle")
+        return value.upper() if value.isalpha() else value
+
+    return resolve
+
+
+# --- finding ---------------------------------------------------------------------------------
+
+
+def test_find_returns_the_verified_bundle_declaring_the_dag_id(tmp_path) -> None:
+    write_bundle(tmp_path / "alpha", dag_ids=["alpha_dag"])
+    beta = write_bundle(tmp_path / "beta", dag_ids=["beta_dag", "other"])
+    write_bundle(tmp_path / "gamma", dag_ids=["gamma_dag"])
+    bundle = afbundle.find([tmp_path], "beta_dag")
+    assert isinstance(bundle, afbundle.Bundle)
+    assert bundle.path == beta.resolve()
+    assert bundle.verified is True
+    assert bundle.supervisor_schema_version == "2026-06-16"
+
+
+def test_find_searches_nested_directories_and_several_roots(tmp_path) -> None:
+    write_bundle(tmp_path / "a" / "alpha", dag_ids=["alpha_dag"])
+    target = write_bundle(tmp_path / "b" / "team" / "2026.05" / "beta", dag_ids=["beta_dag"])
+    assert afbundle.find([tmp_path / "a", tmp_path / "b"], "beta_dag").path == target
+
+
+def test_find_accepts_a_single_root(tmp_path) -> None:
+    target = write_bundle(tmp_path / "b")
+    assert afbundle.find(tmp_path, "tutorial_dag").path == target
+    assert afbundle.find(str(tmp_path), "tutorial_dag").path == target
+
+
+def test_find_expands_a_tilde_in_roots(tmp_path, monkeypatch) -> None:
+    target = write_bundle(tmp_path / "bundles" / "b")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert afbundle.find("~/bundles", "tutorial_dag").path == target
+
+
+def test_the_first_root_wins(tmp_path) -> None:
+    first = write_bundle(tmp_path / "r1" / "zzz")
+    write_bundle(tmp_path / "r2" / "aaa")
+    assert afbundle.find([tmp_path / "r1", tmp_path / "r2"], "tutorial_dag").path == first
+
+
+def test_within_a_root_the_byte_wise_first_path_wins(tmp_path) -> None:
+    names = ["m", "b/z", "ba", "c", "bz"]
+    for name in names:
+        write_bundle(tmp_path / name)
+    expected = min(names, key=lambda n: n.encode())
+    for threads in (1, 2, 8):
+        found = afbundle.find([tmp_path], "tutorial_dag", threads=threads)
+        assert found.path == tmp_path / expected
+
+
+def test_a_symlinked_bundle_is_returned_by_its_resolved_path(tmp_path) -> None:
+    target = write_bundle(tmp_path / "store" / "real")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(target)
+    assert afbundle.find([root], "tutorial_dag").path == target.resolve()
+
+
+def test_find_with_a_relative_root_returns_an_absolute_path(tmp_path, monkeypatch) -> None:
+    target = write_bundle(tmp_path / "bundles" / "b")
+    monkeypatch.chdir(tmp_path)
+    assert afbundle.find(["bundles"], "tutorial_dag").path == target.resolve()
+
+
+def test_non_string_dag_keys_match_nothing(tmp_path) -> None:
+    dags = "  1:\n    tasks: [t]\n  true:\n    tasks: [t]\n  false:\n    tasks: [t]\n"
+    dags += "  null:\n    tasks: [t]\n  1.5:\n    tasks: [t]\n"
+    write_file(tmp_path / "b", bundle_bytes(metadata=raw_yaml_manifest(dags)))
+    for dag_id in ["1", "true", "True", "false", "null", "None", "1.5"]:
+        with pytest.raises(afbundle.BundleNotFoundError):
+            afbundle.find([tmp_path], dag_id)
+
+
+def test_a_quoted_numeric_dag_key_matches_its_string(tmp_path) -> None:
+    dags = '  "1":\n    tasks: [t]\n'
+    target = write_file(tmp_path / "b", bundle_bytes(metadata=raw_yaml_manifest(dags)))
+    assert afbundle.find([tmp_path], "1").path == target
+
+
+def test_dags_that_are_not_a_mapping_match_nothing(tmp_path) -> None:
+    write_kind(tmp_path / "b", "dags_not_mapping", ["tutorial_dag"])
+    with pytest.raises(afbundle.BundleNotFoundError):
+        afbundle.find([tmp_path], "tutorial_dag")
+
+
+def test_find_ignores_broken_neighbours(tmp_path) -> None:
+    for kind in ["bad_yaml", "non_mapping_yaml", "bad_footer_ver", "nonzero_reserved"]:
+        write_kind(tmp_path / f"0-{kind}", kind, ["other"])
+    write_executable(tmp_path / "0-script")
+    (tmp_path / "0-dangling").symlink_to(tmp_path / "gone")
+    target = write_bundle(tmp_path / "z-good")
+    assert afbundle.find([tmp_path], "tutorial_dag").path == target
+
+
+def test_a_missing_root_beside_a_good_one_is_harmless(tmp_path) -> None:
+    target = write_bundle(tmp_path / "good" / "b")
+    assert afbundle.find([tmp_path / "absent", tmp_path / "good"], "tutorial_dag").path == target
+
+
+def test_a_bundle_without_an_exec_bit_is_not_found(tmp_path) -> None:
+    write_bundle(tmp_path / "b", executable=False)
+    with pytest.raises(afbundle.BundleNotFoundError):
+        afbundle.find([tmp_path], "tutorial_dag")
+
+
+# --- laziness --------------------------------------------------------------------------------
+
+
+def lazy_tree(root: Path) -> Path:
+    """Many bundles that do not declare "wanted", a corrupt one, and the one that does."""
+    for i in range(30):
+        write_bundle(root / f"g{i % 3}" / f"bundle{i:02}", dag_ids=[f"dag{i}"])
+    write_kind(root / "0-corrupt", "corrupt_binary", ["not_wanted"])
+    return write_bundle(root / "m-target", dag_ids=["wanted"])
+
+
+def test_find_works_around_a_corrupt_bundle_that_does_not_declare_the_dag(tmp_path) -> None:
+    target = lazy_tree(tmp_path)
+    assert afbundle.find([tmp_path], "wanted").path == target
+
+
+def test_find_hashes_only_the_winner(tmp_path) -> None:
+    target = lazy_tree(tmp_path)
+    write_bundle(tmp_path / "z-shadowed", dag_ids=["wanted"])
+    _core.clear_digest_cache()
+    assert afbundle.find([tmp_path], "wanted").path == target
+    assert _core.digest_cache_len() == 1
+    # The winner's digest is the one cached: reading it again hashes nothing new.
+    afbundle.read_bundle(target)
+    assert _core.digest_cache_len() == 1
+
+
+def test_find_hashes_nothing_when_no_bundle_declares_the_dag(tmp_path) -> None:
+    lazy_tree(tmp_path)
+    with pytest.raises(afbundle.BundleNotFoundError) as info:
+        afbundle.find([tmp_path], "absent")
+    assert info.value.stats.bytes_hashed == 0
+    assert _core.digest_cache_len() == 0
+
+
+def test_find_does_not_hash_a_candidate_whose_schema_version_is_rejected(tmp_path) -> None:
+    write_bundle(
+        tmp_path / "a-old",
+        metadata=manifest(["wanted"], schema_version="1999-01-01"),
+    )
+    target = write_bundle(tmp_path / "b-new", dag_ids=["wanted"])
+    found = afbundle.find([tmp_path], "wanted", resolve_schema_version=only("2026-06-16"))
+    assert found.path == target
+    assert _core.digest_cache_len() == 1
+
+
+def test_a_corrupt_candidate_earlier_in_precedence_is_skipped(tmp_path) -> None:
+    write_kind(tmp_path / "a-corrupt", "corrupt_binary", ["wanted"])
+    target = write_bundle(tmp_path / "b-good", dag_ids=["wanted"])
+    assert afbundle.find([tmp_path], "wanted").path == target
+
+
+def test_a_corrupt_candidate_in_an_earlier_root_is_skipped(tmp_path) -> None:
+    write_kind(tmp_path / "r1" / "b", "corrupt_binary", ["wanted"])
+    target = write_bundle(tmp_path / "r2" / "b", dag_ids=["wanted"])
+    assert afbundle.find([tmp_path / "r1", tmp_path / "r2"], "wanted").path == target
+
+
+def test_a_candidate_tampered_in_place_with_mtime_restored_is_skipped(tmp_path) -> None:
+    first = write_bundle(tmp_path / "a", dag_ids=["wanted"])
+    second = write_bundle(tmp_path / "b", dag_ids=["wanted"])
+    assert afbundle.find([tmp_path], "wanted").path == first
+    tamper_keeping_mtime(first, offset=1)
+    assert afbundle.find([tmp_path], "wanted").path == second
+
+
+# --- schema versions -------------------------------------------------------------------------
+
+
+def test_without_a_resolver_the_declared_version_is_used(tmp_path) -> None:
+    write_bundle(tmp_path / "b")
+    bundle = afbundle.find([tmp_path], "tutorial_dag")
+    assert bundle.resolved_schema_version == "2026-06-16"
+
+
+def test_the_resolvers_answer_becomes_the_resolved_schema_version(tmp_path) -> None:
+    write_bundle(tmp_path / "b", metadata=manifest(["d"], schema_version="head"))
+    bundle = afbundle.find([tmp_path], "d", resolve_schema_version=only("head"))
+    assert bundle.supervisor_schema_version == "head"
+    assert bundle.resolved_schema_version == "HEAD"
+
+
+@pytest.mark.parametrize("error", [ValueError, TypeError])
+def test_a_resolver_error_rejects_that_bundle_and_the_next_one_wins(tmp_path, error) -> None:
+    write_bundle(tmp_path / "a", metadata=manifest(["d"], schema_version="bad"))
+    target = write_bundle(tmp_path / "b", metadata=manifest(["d"], schema_version="good"))
+
+    def resolve(value: str) -> str:
+        if value == "bad":
+            raise error("nope")
+        return value
+
+    assert afbundle.find([tmp_path], "d", resolve_schema_version=resolve).path == target
+
+
+def test_the_resolver_is_only_asked_about_bundles_declaring_the_dag(tmp_path) -> None:
+    write_bundle(tmp_path / "a", metadata=manifest(["other"], schema_version="v-other"))
+    write_bundle(tmp_path / "b", metadata=manifest(["d"], schema_version="v-d"))
+    asked: list[str] = []
+
+    def resolve(value: str) -> str:
+        asked.append(value)
+        return value
+
+    afbundle.find([tmp_path], "d", resolve_schema_version=resolve)
+    assert asked == ["v-d"]
+
+
+@pytest.mark.parametrize(
+    "kind", ["missing_schema", "empty_schema", "int_schema", "sdk_not_mapping"]
+)
+def test_a_missing_or_invalid_schema_version_rejects_the_bundle(tmp_path, kind: str) -> None:
+    path = write_kind(tmp_path / "b", kind, ["d"])
+    with pytest.raises(afbundle.BundleNotFoundError) as info:
+        afbundle.find([tmp_path], "d")
+    assert [(r.path, r.kind, r.reason) for r in info.value.rejected] == [(path, "schema", MISSING)]
+    assert "matching bundles were rejected" in str(info.value)
+
+
+# --- the not-found error ---------------------------------------------------------------------
+
+
+def test_not_found_is_a_file_not_found_error_and_a_bundle_error(tmp_path) -> None:
+    with pytest.raises(afbundle.BundleNotFoundError) as info:
+        afbundle.find([tmp_path], "nothing")
+    assert isinstance(info.value, FileNotFoundError)
+    assert isinstance(info.value, afbundle.BundleError)
+    assert isinstance(info.value, ValueError)
+
+
+def test_not_found_uses_upstreams_message_with_resolved_roots(tmp_path, monkeypatch) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(afbundle.BundleNotFoundError) as info:
+        afbundle.find(["a", "./b/../b", "missing"], "x")
+    roots = os.pathsep.join(str(tmp_path / n) for n in ["a", "b", "missing"])
+    message = str(info.value)
+    assert message.startswith(f"cannot find executable bundle containing dag_id='x' in {roots}")
+    assert "matching bundles were rejected" not in message
+
+
+def test_not_found_ends_with_what_was_searched(tmp_path) -> None:
+    write_bundle(tmp_path / "sub" / "b", dag_ids=["other"])
+    write_executable(tmp_path / "script")
+    with pytest.raises(afbundle.BundleNotFoundError) as info:
+        afbundle.find([tmp_path], "x")
+    message = str(info.value)
+    assert "[searched 2 files in 2 directories" in message
+    assert message.endswith("]")
+
+
+def test_not_found_carries_dag_id_roots_rejected_and_stats(tmp_path) -> None:
+    write_bundle(tmp_path / "b", dag_ids=["other"])
+    with pytest.raises(afbundle.BundleNotFoundError) as info:
+        afbundle.find([tmp_path, tmp_path / "absent"], "x")
+    exc = info.value
+    assert exc.dag_id == "x"
+    assert tuple(exc.roots) == (tmp_path, tmp_path / "absent")
+    assert exc.rejected == ()
+    assert isinstance(exc.stats, afbundle.ScanStats)
+    assert exc.stats.files_seen == 1
+    assert exc.stats.bundles_read == 1
+
+
+def test_a_schema_rejection_uses_upstreams_second_message_form(tmp_path) -> None:
+    path = write_bundle(tmp_path / "b", metadata=manifest(["d"], schema_version="1999-01-01"))
+    with pytest.raises(afbundle.BundleNotFoundError) as info:
+        afbundle.find([tmp_path], "d", resolve_schema_version=only("2026-06-16"))
+    message = str(info.value)
+    assert message.startswith(
+        "cannot find executable bundle with usable supervisor_schema_version "
+        f"for dag_id='d' in {tmp_path}: matching bundles were rejected ("
+        f"{path}: Version '1999-01-01' not found in supervisor schema bundle"
+    )
+    [rejection] = info.value.rejected
+    assert isinstance(rejection, afbundle.Rejection)
+    assert (rejection.path, rejection.kind) == (path, "schema")
+    assert "1999-01-01" in rejection.reason
+
+
+def test_every_rejected_match_is_listed_in_precedence_order(tmp_path) -> None:
+    a = write_bundle(tmp_path / "a", metadata=manifest(["d"], schema_version="1999-01-01"))
+    b = write_kind(tmp_path / "b", "missing_schema", ["d"])
+    c = write_kind(tmp_path / "c", "corrupt_binary", ["d"])
+    write_bundle(tmp_path / "e", dag_ids=["other"])
+    with pytest.raises(afbundle.BundleNotFoundError) as info:
+        afbundle.find([tmp_path], "d", resolve_schema_version=only("2026-06-16"))
+    exc = info.value
+    assert [(r.path, r.kind) for r in exc.rejected] == [(a, "schema"), (b, "schema"), (c, "integrity")]
+    message = str(exc)
+    assert "matching bundles were rejected" in message
+    for rejection in exc.rejected:
+        assert f"{rejection.path}: {rejection.reason}" in message
+
+
+def test_an_integrity_rejected_match_is_listed_in_the_first_message_form(tmp_path) -> None:
+    path = write_kind(tmp_path / "b", "corrupt_binary", ["d"])
+    with pytest.raises(afbundle.BundleNotFoundError) as info:
+        afbundle.find([tmp_path], "d")
+    message = str(info.value)
+    assert message.startswith(f"cannot find executable bundle containing dag_id='d' in {tmp_path}")
+    assert "matching bundles were rejected" not in message
+    assert str(path) in message
+    assert [(r.path, r.kind) for r in info.value.rejected] == [(path, "integrity")]
+
+
+def test_bundles_that_do_not_declare_the_dag_are_not_listed_as_rejected(tmp_path) -> None:
+    write_kind(tmp_path / "a", "corrupt_binary", ["other"])
+    write_kind(tmp_path / "b", "unknown_schema", ["other"])
+    write_kind(tmp_path / "c", "bad_yaml", ["d"])
+    with pytest.raises(afbundle.BundleNotFoundError) as info:
+        afbundle.find([tmp_path], "d", resolve_schema_version=only("2026-06-16"))
+    assert info.value.rejected == ()
+    assert str(tmp_path / "a") not in str(info.value).split("[searched")[0]
+
+
+# --- logging ---------------------------------------------------------------------------------
+
+
+def test_a_shadowed_duplicate_is_reported_as_a_warning(tmp_path, log) -> None:
+    winner = write_bundle(tmp_path / "a", dag_ids=["d"])
+    shadowed = write_bundle(tmp_path / "b", dag_ids=["d", "e"])
+    write_bundle(tmp_path / "c", dag_ids=["e"])
+    assert afbundle.find([tmp_path], "d", log=log).path == winner
+    [(event, kw)] = log.at("warning")
+    assert kw["dag_id"] == "d"
+    assert kw["path"] == str(winner)
+    assert str(shadowed) in repr(kw)
+    assert str(tmp_path / "c") not in repr(kw)
+
+
+def test_a_unique_dag_id_logs_no_warning(tmp_path, log) -> None:
+    write_bundle(tmp_path / "a", dag_ids=["d"])
+    write_bundle(tmp_path / "b", dag_ids=["e"])
+    afbundle.find([tmp_path], "d", log=log)
+    assert log.at("warning") == []
+
+
+def test_rejected_candidates_are_logged_at_debug(tmp_path, log) -> None:
+    path = write_kind(tmp_path / "a", "unknown_schema", ["d"])
+    target = write_bundle(tmp_path / "b", dag_ids=["d"])
+    found = afbundle.find([tmp_path], "d", resolve_schema_version=only("2026-06-16"), log=log)
+    assert found.path == target
+    assert any(str(path) in repr(kw) for _, kw in log.at("debug"))
+
+
+def test_find_uses_the_stdlib_logger_by_default(tmp_path, caplog) -> None:
+    write_bundle(tmp_path / "a", dag_ids=["d"])
+    write_bundle(tmp_path / "b", dag_ids=["d"])
+    with caplog.at_level("WARNING", logger="afbundle"):
+        afbundle.find([tmp_path], "d")
+    warnings = [r for r in caplog.records if r.name == "afbundle" and r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert str(tmp_path / "b") in warnings[0].getMessage()
