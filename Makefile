@@ -33,8 +33,10 @@ test: lint test-rust test-python stubtest
 test-rust:
 	cargo test --quiet --no-default-features
 
+# pytest exits 5 when it collected nothing: that must fail, and say so.
 test-python: develop
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q || { rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc; }
 
 stubtest: develop
 	$(PY) -m mypy.stubtest afbundle._core --allowlist .stubtest-allowlist

@@ -63,7 +63,7 @@ class HangGuardExpired(Exception):
 
 
 @pytest.fixture(autouse=True)
-def hang_guard() -> Iterator[None]:
+def hard_deadline() -> Iterator[None]:
     def expire(signum: int, frame: object) -> None:
         raise HangGuardExpired(f"test still blocked after {HANG_GUARD_SECONDS}s")
 

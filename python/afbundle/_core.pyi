@@ -5,6 +5,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, final
 
+__all__ = [
+    "FOOTER_VERSION",
+    "MAGIC",
+    "TRAILER_SIZE",
+    "Bundle",
+    "RawScan",
+    "__version__",
+    "build_trailer",
+    "clear_digest_cache",
+    "digest_cache_len",
+    "dump_manifest",
+    "pack",
+    "read_bundle",
+    "scan_roots",
+    "strip",
+]
+
 __version__: str
 #: Size of the bundle trailer in bytes.
 TRAILER_SIZE: int
@@ -77,6 +94,7 @@ def pack(
     source: bytes,
     replace_footer: bool = False,
 ) -> None: ...
+def strip(bundle: str | os.PathLike[str], output: str | os.PathLike[str]) -> None: ...
 def dump_manifest(manifest: dict[Any, Any]) -> bytes: ...
 def build_trailer(source_len: int, metadata_len: int, binary_sha256: bytes) -> bytes: ...
 def clear_digest_cache() -> None: ...
