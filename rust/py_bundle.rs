@@ -117,7 +117,11 @@ impl PyBundle {
         Ok(format!(
             "<Bundle {path} dag_ids={dags} sha256={}… {}>",
             &hex(&self.inner.trailer.binary_sha256)[..12],
-            if self.inner.verified { "verified" } else { "unverified" }
+            if self.inner.verified {
+                "verified"
+            } else {
+                "unverified"
+            }
         ))
     }
 }

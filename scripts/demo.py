@@ -88,9 +88,8 @@ def main() -> int:
     for rejection in report.rejected:
         print(f"  rejected {rejection.path.name}: [{rejection.kind}] {rejection.reason}")
     for dag_id, paths in report.duplicates.items():
-        print(
-            f"  duplicate {dag_id!r}: {paths[0].name} wins over {', '.join(p.name for p in paths[1:])}"
-        )
+        losers = ", ".join(p.name for p in paths[1:])
+        print(f"  duplicate {dag_id!r}: {paths[0].name} wins over {losers}")
 
     bundle = afbundle.find([root], "pipeline_dag")
     print(f"find('pipeline_dag') -> {bundle.path} (schema {bundle.supervisor_schema_version})")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from afbundle import _core
 
 __all__ = ["dump_manifest", "pack"]
 
-PathArg = Union[str, "os.PathLike[str]"]
+PathArg: TypeAlias = "str | os.PathLike[str]"
 
 
 def dump_manifest(manifest: Mapping[str, Any]) -> bytes:

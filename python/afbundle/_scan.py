@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol, Union
+from typing import Any, Protocol, TypeAlias
 
 from afbundle import _core
 from afbundle._report import Rejection, ScanReport, ScanStats, Skip
@@ -20,9 +20,9 @@ from afbundle.errors import BundleError, BundleNotFoundError
 
 __all__ = ["Roots", "find", "scan"]
 
-PathArg = Union[str, "os.PathLike[str]"]
+PathArg: TypeAlias = "str | os.PathLike[str]"
 #: One root or several; each is a directory (walked recursively) or a file.
-Roots = Union[PathArg, Iterable[PathArg]]
+Roots: TypeAlias = "PathArg | Iterable[PathArg]"
 
 MISSING_SCHEMA_VERSION = "missing or invalid sdk.supervisor_schema_version"
 
@@ -175,10 +175,7 @@ def find(
         except OSError as exc:
             reject(candidate.path, "io", f"{type(exc).__name__}: {exc.strerror or exc}")
             continue
-        if (
-            dag_id not in verified.dag_ids
-            or verified.supervisor_schema_version != declared
-        ):
+        if dag_id not in verified.dag_ids or verified.supervisor_schema_version != declared:
             reject(candidate.path, "io", "bundle changed while it was being read")
             continue
         shadowed = [str(c.path) for c in candidates[position + 1 :]]
@@ -222,6 +219,4 @@ def _not_found(
         missing = ", ".join(str(roots[i]) for i in raw.missing_roots)
         searched += f", missing roots: {missing}"
     message += f" [{searched}]"
-    return BundleNotFoundError(
-        message, dag_id=dag_id, roots=roots, rejected=matching, stats=stats
-    )
+    return BundleNotFoundError(message, dag_id=dag_id, roots=roots, rejected=matching, stats=stats)
