@@ -57,8 +57,9 @@ fmt: $(STAMP)
 wheel: $(STAMP)
 	$(LOCK) $(BIN)/maturin build --profile dist --compatibility manylinux_2_28 --out dist
 
+# Same-run comparisons with upstream on the MANY and BIG trees -> BENCHMARKS.md.
 bench: develop
-	$(PY) -m pytest benches --benchmark-only -p no:cacheprovider
+	$(PY) benches/report.py
 
 clean:
 	rm -rf target dist $(VENV) .pytest_cache .hypothesis

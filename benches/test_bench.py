@@ -1,0 +1,142 @@
+"""Same operation, same tree, same run: upstream's reader vs afbundle.
+
+Upstream is `airflow.sdk.coordinators.executable.coordinator._Bundle.find` from
+apache-airflow-task-sdk. "cold" clears each implementation's in-process digest
+cache before every round (what a fresh worker process sees); the OS page cache
+is warm for both. Ratios are computed by benches/report.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import afbundle
+import pytest
+import structlog
+from afbundle import _core
+
+upstream = pytest.importorskip(
+    "airflow.sdk.coordinators.executable.coordinator", reason="needs apache-airflow-task-sdk"
+)
+from airflow.sdk.execution_time.schema import get_schema_version_migrator  # noqa: E402
+
+# Neither side should pay for printing debug lines.
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+logging.getLogger("afbundle").setLevel(logging.ERROR)
+
+TARGET = "target_dag"
+MISSING = "no_such_dag"
+ROUNDS = int(os.environ.get("AFBUNDLE_BENCH_ROUNDS", "5"))
+resolve = get_schema_version_migrator().resolve_version
+
+
+def upstream_find(root: Path, dag_id: str) -> object:
+    try:
+        return upstream._Bundle.find([root], dag_id)
+    except FileNotFoundError:
+        return None
+
+
+def afbundle_find(root: Path, dag_id: str) -> object:
+    try:
+        return afbundle.find([root], dag_id, resolve_schema_version=resolve)
+    except FileNotFoundError:
+        return None
+
+
+FIND = {"upstream": upstream_find, "afbundle": afbundle_find}
+CLEAR = {"upstream": upstream._digest_cache.clear, "afbundle": _core.clear_digest_cache}
+
+
+def _run(benchmark, fn, *, setup=None, rounds=ROUNDS):
+    return benchmark.pedantic(fn, setup=setup, rounds=rounds, iterations=1, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("impl", ["upstream", "afbundle"])
+@pytest.mark.parametrize("dag_id", [TARGET, MISSING], ids=["target", "missing"])
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_find(benchmark, tree, impl, dag_id, cache):
+    name, root = tree
+    benchmark.group = f"{name} find({'target' if dag_id == TARGET else 'missing'}) {cache}"
+    find = FIND[impl]
+    setup = CLEAR[impl] if cache == "cold" else None
+    found = _run(benchmark, lambda: find(root, dag_id), setup=setup)
+    assert (found is not None) == (dag_id == TARGET)
+
+
+@pytest.mark.parametrize("impl", ["upstream", "afbundle-t1", "afbundle-t2", "afbundle-t8"])
+def test_verify_all(benchmark, tree, impl):
+    """Hash every bundle. Upstream has no scan; find(missing dag) hashes everything."""
+    name, root = tree
+    benchmark.group = f"{name} verify every bundle, cold"
+    if impl == "upstream":
+        _run(benchmark, lambda: upstream_find(root, MISSING), setup=CLEAR["upstream"], rounds=3)
+    else:
+        threads = int(impl.rsplit("t", 1)[1])
+        report = _run(
+            benchmark,
+            lambda: afbundle.scan([root], verify=True, threads=threads),
+            setup=CLEAR["afbundle"],
+            rounds=3,
+        )
+        assert not report.rejected
+
+
+def test_verify_all_reference_openssl(benchmark, tree):
+    """Physical reference: `openssl dgst -sha256` over every bundle, one process per core."""
+    name, root = tree
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    benchmark.group = f"{name} verify every bundle, cold"
+    bundles = [str(b.path) for b in afbundle.scan([root], verify=False).bundles]
+    cores = str(os.cpu_count() or 1)
+
+    def run() -> None:
+        subprocess.run(
+            ["xargs", "-0", "-P", cores, "-n", "8", "openssl", "dgst", "-sha256"],
+            input="\0".join(bundles).encode(),
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+
+    _run(benchmark, run, rounds=3)
+
+
+@pytest.mark.parametrize("impl", ["afbundle", "reference-find"])
+def test_walk(benchmark, tree, impl):
+    """Walk and classify every file (afbundle also reads every candidate's trailer)."""
+    name, root = tree
+    benchmark.group = f"{name} walk"
+    if impl == "afbundle":
+        _run(benchmark, lambda: afbundle.scan([root], verify=False))
+    else:
+        cmd = ["find", str(root), "-type", "f", "-perm", "-u+x"]
+        _run(benchmark, lambda: subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True))
+
+
+WORKER = {
+    "upstream": (
+        "import pathlib, sys\n"
+        "from airflow.sdk.coordinators.executable.coordinator import _Bundle\n"
+        "_Bundle.find([pathlib.Path(sys.argv[1])], sys.argv[2])\n"
+    ),
+    "afbundle": (
+        "import sys, afbundle\n"
+        "from airflow.sdk.execution_time.schema import get_schema_version_migrator as m\n"
+        "afbundle.find([sys.argv[1]], sys.argv[2], resolve_schema_version=m().resolve_version)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("impl", ["upstream", "afbundle"])
+def test_worker_process(benchmark, tree, impl):
+    """What a worker pays per task: a fresh interpreter, the imports, one find."""
+    name, root = tree
+    benchmark.group = f"{name} fresh process: import + find(target)"
+    cmd = [sys.executable, "-c", WORKER[impl], str(root), TARGET]
+    _run(benchmark, lambda: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL), rounds=3)
