@@ -15,9 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import afbundle
 import pytest
 import structlog
+
+import afbundle
 from afbundle import _core
 
 upstream = pytest.importorskip(

@@ -7,6 +7,8 @@
 #[deny(missing_docs)]
 pub mod cache;
 #[deny(missing_docs)]
+pub mod disk_cache;
+#[deny(missing_docs)]
 pub mod error;
 #[deny(missing_docs)]
 pub mod hash;
@@ -47,6 +49,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_scan::RawScan>()?;
     m.add_function(wrap_pyfunction!(py_bundle::read_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::clear_digest_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(py_bundle::check_cache_dir, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::digest_cache_len, m)?)?;
     m.add_function(wrap_pyfunction!(py_scan::scan_roots, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::pack, m)?)?;

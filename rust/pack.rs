@@ -151,7 +151,7 @@ mod tests {
         fs::write(&bin, b"\x7fELF-not-really").unwrap();
         let out = dir.path().join("out");
         pack(&bin, &out, META, b"src", false).unwrap();
-        let (b, _) = read_bundle(&out, true).unwrap();
+        let (b, _) = read_bundle(&out, true, None).unwrap();
         assert_eq!(b.manifest.dag_ids, ["d"]);
         assert_eq!(
             fs::metadata(&out).unwrap().permissions().mode() & 0o111,
@@ -173,7 +173,7 @@ mod tests {
         assert!(pack(&once, &twice, META, b"", false).is_err());
         assert!(!twice.exists());
         pack(&once, &twice, META, b"new", true).unwrap();
-        let (b, _) = read_bundle(&twice, true).unwrap();
+        let (b, _) = read_bundle(&twice, true, None).unwrap();
         assert_eq!(b.layout.source_start, 6);
     }
 

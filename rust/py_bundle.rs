@@ -7,6 +7,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use pythonize::pythonize;
 
 use crate::cache;
+use crate::disk_cache::DiskCache;
 use crate::py_errors::manifest_error;
 use crate::reader::{self, Bundle};
 use crate::trailer::hex;
@@ -126,12 +127,28 @@ impl PyBundle {
     }
 }
 
-/// Read the bundle at `path`; with `verify`, check the binary region's SHA-256.
+/// Read the bundle at `path`; with `verify`, check the binary region's SHA-256
+/// (through the persistent digest cache in `cache_dir`, when given and safe).
 #[pyfunction]
-#[pyo3(signature = (path, *, verify = true))]
-pub fn read_bundle(py: Python<'_>, path: PathBuf, verify: bool) -> PyResult<PyBundle> {
-    let (bundle, _) = py.detach(|| reader::read_bundle(&path, verify))?;
+#[pyo3(signature = (path, *, verify = true, cache_dir = None))]
+pub fn read_bundle(
+    py: Python<'_>,
+    path: PathBuf,
+    verify: bool,
+    cache_dir: Option<PathBuf>,
+) -> PyResult<PyBundle> {
+    let (bundle, _) = py.detach(|| {
+        let disk = cache_dir.and_then(|d| DiskCache::open(&d).ok());
+        reader::read_bundle(&path, verify, disk.as_ref())
+    })?;
     Ok(PyBundle::new(bundle))
+}
+
+/// Why `cache_dir` cannot hold a persistent digest cache (created if
+/// missing), or `None` when it can.
+#[pyfunction]
+pub fn check_cache_dir(py: Python<'_>, cache_dir: PathBuf) -> Option<String> {
+    py.detach(|| DiskCache::open(&cache_dir).err())
 }
 
 /// Forget every digest the in-process cache holds.

@@ -6,6 +6,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use crate::disk_cache::DiskCache;
 use crate::py_bundle::PyBundle;
 use crate::scan::{self, ScanOptions};
 
@@ -29,24 +30,28 @@ pub struct RawScan {
 /// With `dag_id`, only bundles declaring it are returned and none is
 /// hashed; otherwise with `verify` every bundle is SHA-256-checked.
 #[pyfunction]
-#[pyo3(signature = (roots, *, verify = true, threads = None, dag_id = None))]
+#[pyo3(signature = (roots, *, verify = true, threads = None, dag_id = None, cache_dir = None))]
 pub fn scan_roots(
     py: Python<'_>,
     roots: Vec<PathBuf>,
     verify: bool,
     threads: Option<usize>,
     dag_id: Option<String>,
+    cache_dir: Option<PathBuf>,
 ) -> PyResult<RawScan> {
     if threads == Some(0) {
         return Err(PyValueError::new_err("threads must be at least 1"));
     }
-    let options = ScanOptions {
-        verify,
-        dag_id,
-        threads,
-    };
     let out = py
-        .detach(|| scan::scan(&roots, &options))
+        .detach(|| {
+            let options = ScanOptions {
+                verify,
+                dag_id,
+                threads,
+                disk_cache: cache_dir.and_then(|d| DiskCache::open(&d).ok()),
+            };
+            scan::scan(&roots, &options)
+        })
         .map_err(PyRuntimeError::new_err)?;
 
     let bundles = PyList::empty(py);

@@ -13,6 +13,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::cache::{self, DigestKey};
+use crate::disk_cache::DiskCache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash;
 use crate::manifest::{self, Manifest};
@@ -132,12 +133,14 @@ impl OpenFile {
     }
 
     /// Check the binary region against the trailer's digest (spec step 6),
-    /// through the in-process digest cache keyed by this descriptor's `fstat`.
+    /// through the digest caches (in-process, then `disk`) keyed by this
+    /// descriptor's `fstat`.
     pub fn verify(
         &self,
         path: &Path,
         trailer: &Trailer,
         layout: &Layout,
+        disk: Option<&DiskCache>,
     ) -> Result<VerifyCost, ErrorKind> {
         let key = DigestKey {
             path: path.to_path_buf(),
@@ -148,7 +151,12 @@ impl OpenFile {
             mtime_ns: self.state.mtime_ns,
             ctime_ns: self.state.ctime_ns,
         };
-        let (actual, cost) = match cache::get(&key) {
+        let cached = cache::get(&key).or_else(|| {
+            let digest = disk?.get(&key)?;
+            cache::put(key.clone(), digest);
+            Some(digest)
+        });
+        let (actual, cost) = match cached {
             Some(digest) => (
                 digest,
                 VerifyCost {
@@ -160,6 +168,10 @@ impl OpenFile {
                 let digest = hash::sha256_prefix(&self.file, layout.source_start)?;
                 // Only remember a digest for a file that did not change while hashed.
                 self.ensure_unchanged()?;
+                if let Some(disk) = disk {
+                    // Best effort: a failed write only costs a future hash.
+                    let _ = disk.put(&key, &digest);
+                }
                 cache::put(key, digest);
                 (
                     digest,
@@ -241,10 +253,15 @@ pub fn resolve(path: &Path) -> PathBuf {
 ///
 /// With `verify`, the binary region is hashed before the manifest is read
 /// (spec order: step 6 before step 7). `path` is the resolved path.
-pub fn read_open(open: &OpenFile, path: &Path, verify: bool) -> Result<(Bundle, VerifyCost)> {
+pub fn read_open(
+    open: &OpenFile,
+    path: &Path,
+    verify: bool,
+    disk: Option<&DiskCache>,
+) -> Result<(Bundle, VerifyCost)> {
     let (trailer, layout) = open.trailer().map_err(|k| k.at(path))?;
     let cost = if verify {
-        open.verify(path, &trailer, &layout)
+        open.verify(path, &trailer, &layout, disk)
             .map_err(|k| k.at(path))?
     } else {
         VerifyCost::default()
@@ -265,9 +282,13 @@ pub fn read_open(open: &OpenFile, path: &Path, verify: bool) -> Result<(Bundle, 
 }
 
 /// Read the bundle at `path` (a file the caller named; no exec-bit check).
-pub fn read_bundle(path: &Path, verify: bool) -> Result<(Bundle, VerifyCost)> {
+pub fn read_bundle(
+    path: &Path,
+    verify: bool,
+    disk: Option<&DiskCache>,
+) -> Result<(Bundle, VerifyCost)> {
     let open = OpenFile::open(path)?;
-    read_open(&open, &resolve(path), verify)
+    read_open(&open, &resolve(path), verify, disk)
 }
 
 impl Bundle {
@@ -331,7 +352,7 @@ mod tests {
     fn a_valid_bundle_reads_and_verifies() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "b", &bundle_bytes(b"ELF", b"src", META));
-        let (b, cost) = read_bundle(&p, true).unwrap();
+        let (b, cost) = read_bundle(&p, true, None).unwrap();
         assert!(b.verified);
         assert_eq!(b.layout.source_start, 3);
         assert_eq!(b.manifest.dag_ids, ["d"]);
@@ -346,25 +367,25 @@ mod tests {
         let mut bytes = bundle_bytes(b"ELF", b"", META);
         bytes[0] ^= 0xff;
         let p = write(dir.path(), "b", &bytes);
-        let err = read_bundle(&p, true).unwrap_err();
+        let err = read_bundle(&p, true, None).unwrap_err();
         assert!(
             matches!(err.kind, ErrorKind::DigestMismatch { .. }),
             "{err}"
         );
-        assert!(read_bundle(&p, false).is_ok());
+        assert!(read_bundle(&p, false, None).is_ok());
     }
 
     #[test]
     fn a_short_file_is_not_a_bundle() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "b", b"#!/bin/sh\n");
-        assert!(is_not_a_bundle(&read_bundle(&p, true).unwrap_err()));
+        assert!(is_not_a_bundle(&read_bundle(&p, true, None).unwrap_err()));
     }
 
     #[test]
     fn a_directory_is_not_a_bundle() {
         let dir = tempfile::tempdir().unwrap();
-        let err = read_bundle(dir.path(), true).unwrap_err();
+        let err = read_bundle(dir.path(), true, None).unwrap_err();
         assert!(
             is_not_a_bundle(&err) || matches!(err.kind, ErrorKind::Io { .. }),
             "{err}"
@@ -375,7 +396,7 @@ mod tests {
     fn rereading_a_replaced_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "b", &bundle_bytes(b"ELF", b"src", META));
-        let (b, _) = read_bundle(&p, true).unwrap();
+        let (b, _) = read_bundle(&p, true, None).unwrap();
         std::fs::remove_file(&p).unwrap();
         write(dir.path(), "b", &bundle_bytes(b"ELF2", b"src", META));
         assert!(b.read_source().is_err());
@@ -389,7 +410,7 @@ mod tests {
             "named",
             &bundle_bytes(b"ELF", b"", b"- not a map\n"),
         );
-        let msg = read_bundle(&p, false).unwrap_err().to_string();
+        let msg = read_bundle(&p, false, None).unwrap_err().to_string();
         assert!(
             msg.contains("named") && msg.contains("not a YAML mapping"),
             "{msg}"

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
+use crate::disk_cache::DiskCache;
 use crate::error::{Error, ErrorKind};
 use crate::reader::{self, Bundle, OpenFile};
 use crate::walk::{self, describe, WalkStats};
@@ -26,6 +27,8 @@ pub struct ScanOptions {
     pub dag_id: Option<String>,
     /// Worker threads; `None` means one per CPU.
     pub threads: Option<usize>,
+    /// The persistent digest cache, if enabled.
+    pub disk_cache: Option<DiskCache>,
 }
 
 /// Counters of one scan.
@@ -191,7 +194,7 @@ fn read_candidate(path: &std::path::Path, options: &ScanOptions) -> Outcome {
     let resolved = reader::resolve(path);
     // Scans that look for one dag_id verify lazily, in the caller.
     let verify = options.verify && options.dag_id.is_none();
-    match reader::read_open(&open, &resolved, verify) {
+    match reader::read_open(&open, &resolved, verify, options.disk_cache.as_ref()) {
         Ok((bundle, cost)) => Outcome::Bundle(Box::new(bundle), cost, id),
         Err(e) if reader::is_not_a_bundle(&e) => Outcome::NotABundle,
         Err(e) => Outcome::Rejected(e, Some(id)),
@@ -260,6 +263,7 @@ mod tests {
             verify: true,
             dag_id: Some("y".into()),
             threads: Some(2),
+            ..Default::default()
         };
         let out = scan(&[dir.path().to_path_buf()], &opts).unwrap();
         assert_eq!(out.bundles.len(), 1);

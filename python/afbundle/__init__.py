@@ -27,6 +27,7 @@ from afbundle._core import (
     __version__,
     read_bundle,
 )
+from afbundle._digest_cache import default_cache_dir
 from afbundle._pack import dump_manifest, pack
 from afbundle._report import Rejection, ScanReport, ScanStats, Skip
 from afbundle._scan import find, scan
@@ -61,6 +62,7 @@ __all__ = [
     "Skip",
     "UnsupportedFooterVersionError",
     "__version__",
+    "default_cache_dir",
     "dump_manifest",
     "find",
     "pack",

@@ -13,6 +13,7 @@ __all__ = [
     "RawScan",
     "__version__",
     "build_trailer",
+    "check_cache_dir",
     "clear_digest_cache",
     "digest_cache_len",
     "dump_manifest",
@@ -79,13 +80,20 @@ class RawScan:
     @property
     def stats(self) -> dict[str, int]: ...
 
-def read_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle: ...
+def read_bundle(
+    path: str | os.PathLike[str],
+    *,
+    verify: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Bundle: ...
+def check_cache_dir(cache_dir: str | os.PathLike[str]) -> str | None: ...
 def scan_roots(
     roots: Sequence[str | os.PathLike[str]],
     *,
     verify: bool = True,
     threads: int | None = None,
     dag_id: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> RawScan: ...
 def pack(
     binary: str | os.PathLike[str],

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeAlias
 
 from afbundle import _core
+from afbundle._digest_cache import usable_cache_dir
 from afbundle._report import Rejection, ScanReport, ScanStats, Skip
 from afbundle.errors import BundleError, BundleNotFoundError
 
@@ -62,9 +63,17 @@ def _as_roots(roots: Roots) -> list[Path]:
 
 
 def _walk(
-    roots: list[Path], *, verify: bool, threads: int | None, dag_id: str | None, log: KeywordLogger
+    roots: list[Path],
+    *,
+    verify: bool,
+    threads: int | None,
+    dag_id: str | None,
+    log: KeywordLogger,
+    cache_dir: Path | None = None,
 ) -> tuple[Any, list[Rejection], list[Skip], ScanStats]:
-    raw = _core.scan_roots(roots, verify=verify, threads=threads, dag_id=dag_id)
+    raw = _core.scan_roots(
+        roots, verify=verify, threads=threads, dag_id=dag_id, cache_dir=cache_dir
+    )
     rejected = [Rejection(Path(p), kind, reason) for p, kind, reason in raw.rejected]
     skipped = [Skip(Path(p), reason) for p, reason in raw.skipped]
     for skip in skipped:
@@ -80,6 +89,8 @@ def scan(
     verify: bool = True,
     threads: int | None = None,
     log: KeywordLogger | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    persistent_cache: bool = True,
 ) -> ScanReport:
     """Walk ``roots`` and report every bundle, rejection and skip, in precedence order.
 
@@ -93,9 +104,15 @@ def scan(
         >>> [(str(b.path), b.dag_ids) for b in report.bundles]
         [('/opt/airflow/executable-bundles/example', ('example_dag',))]
     """
+    log = log or _default_log
     root_paths = _as_roots(roots)
     raw, rejected, skipped, stats = _walk(
-        root_paths, verify=verify, threads=threads, dag_id=None, log=log or _default_log
+        root_paths,
+        verify=verify,
+        threads=threads,
+        dag_id=None,
+        log=log,
+        cache_dir=usable_cache_dir(cache_dir, persistent_cache and verify, log),
     )
     bundles = tuple(raw.bundles)
     declared: dict[str, list[Path]] = {}
@@ -121,6 +138,8 @@ def find(
     resolve_schema_version: Callable[[str], str] | None = None,
     threads: int | None = None,
     log: KeywordLogger | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    persistent_cache: bool = True,
 ) -> _core.Bundle:
     """Return the verified bundle that declares ``dag_id``, first in precedence order.
 
@@ -131,7 +150,10 @@ def find(
     ``get_schema_version_migrator().resolve_version``) maps the declared
     version to the canonical one; a ``ValueError`` or ``TypeError`` from it
     rejects that bundle. The returned bundle's ``resolved_schema_version``
-    holds its result.
+    holds its result. Verification goes through the in-process and the
+    persistent digest cache (``cache_dir``, default :func:`default_cache_dir`;
+    off with ``persistent_cache=False``), so a fresh worker process does not
+    re-hash an unchanged bundle.
 
     Raises:
         BundleNotFoundError: no usable bundle declares ``dag_id``; its message
@@ -148,6 +170,7 @@ def find(
         root_paths, verify=False, threads=threads, dag_id=dag_id, log=log
     )
     candidates: list[_core.Bundle] = list(raw.bundles)
+    verified_cache = usable_cache_dir(cache_dir, persistent_cache, log) if candidates else None
     matching_rejected: list[Rejection] = []
 
     def reject(path: Path, kind: str, reason: str) -> None:
@@ -168,7 +191,7 @@ def find(
                 reject(candidate.path, "schema", str(exc))
                 continue
         try:
-            verified = _core.read_bundle(candidate.path, verify=True)
+            verified = _core.read_bundle(candidate.path, verify=True, cache_dir=verified_cache)
         except BundleError as exc:
             reject(candidate.path, exc.kind, exc.reason)
             continue

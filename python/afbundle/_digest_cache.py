@@ -1,0 +1,50 @@
+"""Where the persistent digest cache lives, and whether it may be trusted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from afbundle import _core
+
+if TYPE_CHECKING:
+    from afbundle._scan import KeywordLogger
+
+__all__ = ["default_cache_dir", "usable_cache_dir"]
+
+_refused: dict[Path, str | None] = {}
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/afbundle``, else ``~/.cache/afbundle``.
+
+    Example:
+        >>> afbundle.default_cache_dir()
+        PosixPath('/home/airflow/.cache/afbundle')
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "afbundle"
+
+
+def usable_cache_dir(
+    cache_dir: str | os.PathLike[str] | None, enabled: bool, log: KeywordLogger
+) -> Path | None:
+    """The cache directory to use, or ``None`` when disabled or refused.
+
+    A directory not owned by the current user, or writable by group or
+    others, is refused with a warning (once per process): whoever can write
+    it could vouch for a tampered binary.
+    """
+    if not enabled:
+        return None
+    path = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    if path not in _refused:
+        _refused[path] = _core.check_cache_dir(path)
+        if _refused[path] is not None:
+            log.warning(
+                "Persistent digest cache refused; bundles will be hashed",
+                cache_dir=str(path),
+                reason=_refused[path],
+            )
+    return None if _refused[path] is not None else path
