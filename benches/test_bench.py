@@ -45,7 +45,8 @@ def upstream_find(root: Path, dag_id: str) -> object:
 
 def afbundle_find(root: Path, dag_id: str) -> object:
     try:
-        return afbundle.find([root], dag_id, resolve_schema_version=resolve)
+        # In-process comparison: the persistent cache is the fresh-process case's.
+        return afbundle.find([root], dag_id, resolve_schema_version=resolve, persistent_cache=False)
     except FileNotFoundError:
         return None
 
@@ -81,7 +82,7 @@ def test_verify_all(benchmark, tree, impl):
         threads = int(impl.rsplit("t", 1)[1])
         report = _run(
             benchmark,
-            lambda: afbundle.scan([root], verify=True, threads=threads),
+            lambda: afbundle.scan([root], verify=True, threads=threads, persistent_cache=False),
             setup=CLEAR["afbundle"],
             rounds=3,
         )
@@ -114,7 +115,7 @@ def test_walk(benchmark, tree, impl):
     name, root = tree
     benchmark.group = f"{name} walk"
     if impl == "afbundle":
-        _run(benchmark, lambda: afbundle.scan([root], verify=False))
+        _run(benchmark, lambda: afbundle.scan([root], verify=False, persistent_cache=False))
     else:
         cmd = ["find", str(root), "-type", "f", "-perm", "-u+x"]
         _run(benchmark, lambda: subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True))

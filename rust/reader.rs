@@ -249,7 +249,7 @@ pub fn resolve(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
 
-/// Read a bundle the way a scan does, from an already opened file.
+/// Read a bundle from an already opened file.
 ///
 /// With `verify`, the binary region is hashed before the manifest is read
 /// (spec order: step 6 before step 7). `path` is the resolved path.
@@ -260,6 +260,18 @@ pub fn read_open(
     disk: Option<&DiskCache>,
 ) -> Result<(Bundle, VerifyCost)> {
     let (trailer, layout) = open.trailer().map_err(|k| k.at(path))?;
+    read_parts(open, path, trailer, layout, verify, disk)
+}
+
+/// [`read_open`] for a file whose trailer was already read through `open`.
+pub fn read_parts(
+    open: &OpenFile,
+    path: &Path,
+    trailer: Trailer,
+    layout: Layout,
+    verify: bool,
+    disk: Option<&DiskCache>,
+) -> Result<(Bundle, VerifyCost)> {
     let cost = if verify {
         open.verify(path, &trailer, &layout, disk)
             .map_err(|k| k.at(path))?

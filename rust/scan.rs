@@ -74,6 +74,8 @@ pub struct ScanOutput {
 
 enum Outcome {
     NotABundle,
+    /// A valid bundle header that does not declare the dag_id looked for.
+    Uninteresting((u64, u64)),
     Bundle(Box<Bundle>, reader::VerifyCost, (u64, u64)),
     Rejected(Error, Option<(u64, u64)>),
     Skipped(PathBuf, String),
@@ -131,6 +133,13 @@ fn scan_in_pool(roots: &[PathBuf], options: &ScanOptions) -> ScanOutput {
     for outcome in outcomes {
         match outcome {
             Outcome::NotABundle => {}
+            Outcome::Uninteresting(id) => {
+                if files_seen.insert(id) {
+                    out.stats.bundles_read += 1;
+                } else {
+                    out.stats.duplicate_files += 1;
+                }
+            }
             Outcome::Skipped(path, reason) => out.skipped.push((path, reason)),
             Outcome::Bundle(bundle, cost, id) => {
                 if !files_seen.insert(id) {
@@ -185,20 +194,42 @@ fn read_candidate(path: &std::path::Path, options: &ScanOptions) -> Outcome {
     };
     let state = open.state();
     let id = (state.dev, state.ino);
-    // Cheap magic check before resolving the path: most candidates are not bundles.
-    match open.trailer() {
+    // Most candidates are not bundles: settle that before any other work.
+    let (trailer, layout) = match open.trailer() {
+        Ok(found) => found,
         Err(ErrorKind::NotABundle(_)) => return Outcome::NotABundle,
         Err(kind) => return Outcome::Rejected(kind.at(reader::resolve(path)), Some(id)),
-        Ok(_) => {}
+    };
+    let Some(dag_id) = options.dag_id.as_deref() else {
+        let resolved = reader::resolve(path);
+        let disk = options.disk_cache.as_ref();
+        return match reader::read_parts(&open, &resolved, trailer, layout, options.verify, disk) {
+            Ok((bundle, cost)) => Outcome::Bundle(Box::new(bundle), cost, id),
+            Err(e) => Outcome::Rejected(e, Some(id)),
+        };
+    };
+    // Looking for one dag_id: read the manifest, and spend nothing more
+    // (no path resolution, no hashing) on bundles that do not declare it.
+    let manifest = match open.manifest(&layout) {
+        Ok(manifest) => manifest,
+        Err(kind) => return Outcome::Rejected(kind.at(reader::resolve(path)), Some(id)),
+    };
+    if !manifest.declares(dag_id) {
+        return Outcome::Uninteresting(id);
     }
     let resolved = reader::resolve(path);
-    // Scans that look for one dag_id verify lazily, in the caller.
-    let verify = options.verify && options.dag_id.is_none();
-    match reader::read_open(&open, &resolved, verify, options.disk_cache.as_ref()) {
-        Ok((bundle, cost)) => Outcome::Bundle(Box::new(bundle), cost, id),
-        Err(e) if reader::is_not_a_bundle(&e) => Outcome::NotABundle,
-        Err(e) => Outcome::Rejected(e, Some(id)),
+    if let Err(kind) = open.ensure_unchanged() {
+        return Outcome::Rejected(kind.at(resolved), Some(id));
     }
+    let bundle = Bundle {
+        path: resolved,
+        state,
+        trailer,
+        layout,
+        manifest,
+        verified: false,
+    };
+    Outcome::Bundle(Box::new(bundle), reader::VerifyCost::default(), id)
 }
 
 #[cfg(test)]
