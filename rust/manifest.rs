@@ -11,7 +11,9 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
-use serde_saphyr::{budget::Budget, options::AliasLimits, DuplicateKeyPolicy, Options};
+use serde_saphyr::{
+    budget::Budget, options::AliasLimits, DuplicateKeyPolicy, NonFiniteFloatPolicy, Options,
+};
 
 use crate::error::ErrorKind;
 
@@ -68,6 +70,18 @@ impl Value {
             Value::Bytes(_) => "binary data",
             Value::Seq(_) => "a sequence",
             Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// The kind of the first sequence or mapping used as a mapping key, if any.
+    fn collection_key(&self) -> Option<&'static str> {
+        match self {
+            Value::Seq(items) => items.iter().find_map(Value::collection_key),
+            Value::Map(entries) => entries.iter().find_map(|(k, v)| match k {
+                Value::Seq(_) | Value::Map(_) => Some(k.kind()),
+                _ => v.collection_key(),
+            }),
+            _ => None,
         }
     }
 
@@ -144,7 +158,16 @@ fn options() -> Options {
     // YAML 1.2 core schema: only true/false are booleans (yes/no/on/off/y/n
     // are strings), no legacy octal. PyYAML (YAML 1.1) differs; see README.
     options.strict_booleans = true;
+    // .inf / -.inf / .nan are valid YAML 1.2 floats (PyYAML accepts them too).
+    options.non_finite_float_policy = NonFiniteFloatPolicy::PassThrough;
+    // Application tags (`!custom`, `!!python/object/...`) are refused, as
+    // PyYAML's safe loader refuses them: a manifest is plain data.
+    options.reject_unsupported_tags = true;
     options.legacy_octal_numbers = false;
+    // `1_000` is a string in YAML 1.2. `0755` is 755 in YAML 1.2 and 493 in
+    // YAML 1.1 (PyYAML): keep the text rather than silently pick either.
+    options.underscored_numbers_as_strings = true;
+    options.leading_zero_numbers_as_strings = true;
     options.with_snippet = false;
     options
 }
@@ -173,6 +196,12 @@ pub fn parse(bytes: &[u8]) -> Result<Manifest, ErrorKind> {
         return Err(ErrorKind::Manifest(format!(
             "manifest is not a YAML mapping (found {})",
             value.kind()
+        )));
+    }
+    if let Some(kind) = value.collection_key() {
+        return Err(ErrorKind::Manifest(format!(
+            "manifest uses {kind} as a mapping key, which is not plain data \
+             (Python cannot hold it as a dict key)"
         )));
     }
     let dag_ids = match value.get("dags") {
@@ -382,6 +411,47 @@ dags:
             assert!(
                 matches!(err, ErrorKind::Manifest(ref m) if m.contains("not a YAML mapping")),
                 "{doc:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn ambiguous_numbers_stay_strings() {
+        let m = parse(b"a: 0755\nb: 1_000\nc: 0o17\nd: 0x1F\ne: 7\n").unwrap();
+        assert_eq!(m.value.get("a"), Some(&Value::String("0755".into())));
+        assert_eq!(m.value.get("b"), Some(&Value::String("1_000".into())));
+        assert_eq!(m.value.get("c"), Some(&Value::Int(15)));
+        assert_eq!(m.value.get("d"), Some(&Value::Int(31)));
+        assert_eq!(m.value.get("e"), Some(&Value::Int(7)));
+    }
+
+    #[test]
+    fn non_finite_floats_are_values() {
+        let m = parse(b"a: .inf\nb: -.inf\nc: .nan\n").unwrap();
+        assert_eq!(m.value.get("a"), Some(&Value::Float(f64::INFINITY)));
+    }
+
+    #[test]
+    fn application_tags_are_refused() {
+        for doc in [
+            "a: !custom x\n",
+            "a: !!python/object/apply:os.system [ls]\n",
+        ] {
+            assert!(
+                matches!(parse(doc.as_bytes()), Err(ErrorKind::Manifest(_))),
+                "{doc}"
+            );
+        }
+        assert!(parse(b"a: !!str 1\n").is_ok());
+    }
+
+    #[test]
+    fn collections_as_keys_are_refused() {
+        for doc in ["? [a, b]\n: c\n", "x:\n  ? {a: 1}\n  : c\n"] {
+            let err = parse(doc.as_bytes()).unwrap_err();
+            assert!(
+                matches!(err, ErrorKind::Manifest(ref m) if m.contains("as a mapping key")),
+                "{doc}"
             );
         }
     }

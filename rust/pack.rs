@@ -66,10 +66,7 @@ pub fn pack(
         & 0o7777;
     let mode = mode | ((mode & 0o444) >> 2);
 
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = output_dir(output)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".afbundle-pack-")
         .tempfile_in(dir)
@@ -96,6 +93,24 @@ pub fn pack(
     Ok(())
 }
 
+/// The directory `output` will be written in; it must exist (a plain OS
+/// error with errno and path, not the temporary file's name).
+fn output_dir(output: &Path) -> Result<&Path> {
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(dir),
+        Ok(_) => Err(ErrorKind::io(
+            "write into",
+            std::io::Error::from_raw_os_error(libc::ENOTDIR),
+        )
+        .at(dir)),
+        Err(e) => Err(ErrorKind::io("write into", e).at(dir)),
+    }
+}
+
 /// Copy bytes `[0, len)` of `input` to `out`, returning their SHA-256.
 fn copy_hashing(input: &OpenFile, len: u64, out: &mut File) -> Result<[u8; 32], ErrorKind> {
     let mut hasher = Sha256::new();
@@ -115,10 +130,7 @@ fn copy_hashing(input: &OpenFile, len: u64, out: &mut File) -> Result<[u8; 32], 
 pub fn strip(bundle: &Path, output: &Path) -> Result<()> {
     let input = OpenFile::open(bundle)?;
     let (_, layout) = input.trailer().map_err(|k| k.at(bundle))?;
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = output_dir(output)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".afbundle-strip-")
         .tempfile_in(dir)

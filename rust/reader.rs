@@ -141,7 +141,8 @@ impl OpenFile {
         trailer: &Trailer,
         layout: &Layout,
         disk: Option<&DiskCache>,
-    ) -> Result<VerifyCost, ErrorKind> {
+        cost: &mut VerifyCost,
+    ) -> Result<(), ErrorKind> {
         let key = DigestKey {
             path: path.to_path_buf(),
             source_start: layout.source_start,
@@ -156,16 +157,14 @@ impl OpenFile {
             cache::put(key.clone(), digest);
             Some(digest)
         });
-        let (actual, cost) = match cached {
-            Some(digest) => (
-                digest,
-                VerifyCost {
-                    bytes_hashed: 0,
-                    cache_hit: true,
-                },
-            ),
+        let actual = match cached {
+            Some(digest) => {
+                cost.cache_hit = true;
+                digest
+            }
             None => {
                 let digest = hash::sha256_prefix(&self.file, layout.source_start)?;
+                cost.bytes_hashed += layout.source_start;
                 // Only remember a digest for a file that did not change while hashed.
                 self.ensure_unchanged()?;
                 if let Some(disk) = disk {
@@ -173,13 +172,7 @@ impl OpenFile {
                     let _ = disk.put(&key, &digest);
                 }
                 cache::put(key, digest);
-                (
-                    digest,
-                    VerifyCost {
-                        bytes_hashed: layout.source_start,
-                        cache_hit: false,
-                    },
-                )
+                digest
             }
         };
         if actual != trailer.binary_sha256 {
@@ -188,7 +181,7 @@ impl OpenFile {
                 actual: hex(&actual),
             });
         }
-        Ok(cost)
+        Ok(())
     }
 
     /// Fail with [`ErrorKind::Changed`] if the file's `fstat` differs from the open.
@@ -260,10 +253,13 @@ pub fn read_open(
     disk: Option<&DiskCache>,
 ) -> Result<(Bundle, VerifyCost)> {
     let (trailer, layout) = open.trailer().map_err(|k| k.at(path))?;
-    read_parts(open, path, trailer, layout, verify, disk)
+    let mut cost = VerifyCost::default();
+    let bundle = read_parts(open, path, trailer, layout, verify, disk, &mut cost)?;
+    Ok((bundle, cost))
 }
 
 /// [`read_open`] for a file whose trailer was already read through `open`.
+/// The hashing work is added to `cost` whether or not verification passes.
 pub fn read_parts(
     open: &OpenFile,
     path: &Path,
@@ -271,26 +267,22 @@ pub fn read_parts(
     layout: Layout,
     verify: bool,
     disk: Option<&DiskCache>,
-) -> Result<(Bundle, VerifyCost)> {
-    let cost = if verify {
-        open.verify(path, &trailer, &layout, disk)
-            .map_err(|k| k.at(path))?
-    } else {
-        VerifyCost::default()
-    };
+    cost: &mut VerifyCost,
+) -> Result<Bundle> {
+    if verify {
+        open.verify(path, &trailer, &layout, disk, cost)
+            .map_err(|k| k.at(path))?;
+    }
     let manifest = open.manifest(&layout).map_err(|k| k.at(path))?;
     open.ensure_unchanged().map_err(|k| k.at(path))?;
-    Ok((
-        Bundle {
-            path: path.to_path_buf(),
-            state: open.state(),
-            trailer,
-            layout,
-            manifest,
-            verified: verify,
-        },
-        cost,
-    ))
+    Ok(Bundle {
+        path: path.to_path_buf(),
+        state: open.state(),
+        trailer,
+        layout,
+        manifest,
+        verified: verify,
+    })
 }
 
 /// Read the bundle at `path` (a file the caller named; no exec-bit check).

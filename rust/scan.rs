@@ -77,7 +77,7 @@ enum Outcome {
     /// A valid bundle header that does not declare the dag_id looked for.
     Uninteresting((u64, u64)),
     Bundle(Box<Bundle>, reader::VerifyCost, (u64, u64)),
-    Rejected(Error, Option<(u64, u64)>),
+    Rejected(Error, (u64, u64), reader::VerifyCost),
     Skipped(PathBuf, String),
 }
 
@@ -157,14 +157,14 @@ fn scan_in_pool(roots: &[PathBuf], options: &ScanOptions) -> ScanOutput {
                     out.bundles.push(*bundle);
                 }
             }
-            Outcome::Rejected(err, id) => {
-                if let Some(id) = id {
-                    if !files_seen.insert(id) {
-                        out.stats.duplicate_files += 1;
-                        continue;
-                    }
+            Outcome::Rejected(err, id, cost) => {
+                if !files_seen.insert(id) {
+                    out.stats.duplicate_files += 1;
+                    continue;
                 }
                 out.stats.bundles_read += 1;
+                out.stats.bytes_hashed += cost.bytes_hashed;
+                out.stats.cache_hits += u64::from(cost.cache_hit);
                 out.rejected.push(Rejection {
                     kind: err.kind.name(),
                     reason: err.kind.to_string(),
@@ -174,6 +174,10 @@ fn scan_in_pool(roots: &[PathBuf], options: &ScanOptions) -> ScanOutput {
         }
     }
     out
+}
+
+fn rejected(err: Error, id: (u64, u64)) -> Outcome {
+    Outcome::Rejected(err, id, reader::VerifyCost::default())
 }
 
 fn read_candidate(path: &std::path::Path, options: &ScanOptions) -> Outcome {
@@ -198,28 +202,31 @@ fn read_candidate(path: &std::path::Path, options: &ScanOptions) -> Outcome {
     let (trailer, layout) = match open.trailer() {
         Ok(found) => found,
         Err(ErrorKind::NotABundle(_)) => return Outcome::NotABundle,
-        Err(kind) => return Outcome::Rejected(kind.at(reader::resolve(path)), Some(id)),
+        Err(kind) => return rejected(kind.at(reader::resolve(path)), id),
     };
     let Some(dag_id) = options.dag_id.as_deref() else {
         let resolved = reader::resolve(path);
         let disk = options.disk_cache.as_ref();
-        return match reader::read_parts(&open, &resolved, trailer, layout, options.verify, disk) {
-            Ok((bundle, cost)) => Outcome::Bundle(Box::new(bundle), cost, id),
-            Err(e) => Outcome::Rejected(e, Some(id)),
+        let mut cost = reader::VerifyCost::default();
+        let verify = options.verify;
+        return match reader::read_parts(&open, &resolved, trailer, layout, verify, disk, &mut cost)
+        {
+            Ok(bundle) => Outcome::Bundle(Box::new(bundle), cost, id),
+            Err(e) => Outcome::Rejected(e, id, cost),
         };
     };
     // Looking for one dag_id: read the manifest, and spend nothing more
     // (no path resolution, no hashing) on bundles that do not declare it.
     let manifest = match open.manifest(&layout) {
         Ok(manifest) => manifest,
-        Err(kind) => return Outcome::Rejected(kind.at(reader::resolve(path)), Some(id)),
+        Err(kind) => return rejected(kind.at(reader::resolve(path)), id),
     };
     if !manifest.declares(dag_id) {
         return Outcome::Uninteresting(id);
     }
     let resolved = reader::resolve(path);
     if let Err(kind) = open.ensure_unchanged() {
-        return Outcome::Rejected(kind.at(resolved), Some(id));
+        return rejected(kind.at(resolved), id);
     }
     let bundle = Bundle {
         path: resolved,
