@@ -30,7 +30,11 @@ def manifest(
     """A spec-conformant manifest dict declaring ``dag_ids``."""
     return {
         "airflow_bundle_metadata_version": "1.0",
-        "sdk": {"language": language, "version": "0.1.0", "supervisor_schema_version": schema_version},
+        "sdk": {
+            "language": language,
+            "version": "0.1.0",
+            "supervisor_schema_version": schema_version,
+        },
         "source": source,
         "dags": {dag_id: {"tasks": ["task1"]} for dag_id in dag_ids},
     }
@@ -63,7 +67,11 @@ def bundle_bytes(
     """A whole bundle as bytes; ``metadata`` may be a dict (dumped by PyYAML) or raw bytes."""
     if metadata is None:
         metadata = manifest(dag_ids)
-    meta = metadata if isinstance(metadata, bytes) else yaml.safe_dump(metadata, sort_keys=True).encode()
+    meta = (
+        metadata
+        if isinstance(metadata, bytes)
+        else yaml.safe_dump(metadata, sort_keys=True).encode()
+    )
     digest = hashlib.sha256(binary).digest() if digest is None else digest
     return binary + source + meta + trailer(len(source), len(meta), digest, **trailer_fields)
 

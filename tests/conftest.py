@@ -34,8 +34,15 @@ PYTHON = sys.executable
 
 
 @pytest.fixture(autouse=True)
-def _cold_digest_cache() -> Iterator[None]:
-    """Every test starts with an empty in-process digest cache."""
+def _cold_digest_cache(tmp_path_factory, monkeypatch) -> Iterator[None]:
+    """Every test starts with empty digest caches, in process and on disk.
+
+    The persistent cache defaults to ``$XDG_CACHE_HOME/afbundle``; pointing that at
+    a fresh private directory keeps tests independent and out of the real home.
+    """
+    cache_home = tmp_path_factory.mktemp("xdg-cache")
+    os.chmod(cache_home, 0o700)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
     try:
         from afbundle import _core
     except ImportError:  # the compiled core is not built: tests fail on their own import
@@ -128,25 +135,26 @@ def shared_tmp() -> Iterator[Path]:
 
 @pytest.fixture
 def as_nobody() -> Callable[[str], subprocess.CompletedProcess]:
-    """Run a Python snippet as user ``nobody`` (needs root) or as the current non-root user.
+    """Run a Python snippet as user ``nobody`` (when root) or as the current non-root user.
 
     Permission tests are meaningless as root, which bypasses permission checks;
     instead of skipping them in CI (which runs as root) they drop privileges in a
-    child process.
+    child process. The child starts as root and imports everything first, then
+    calls setuid: the interpreter may live where ``nobody`` cannot read (pyenv
+    under /root), so exec'ing it as ``nobody`` would fail.
     """
+    prelude = "import json, os, sys\nimport afbundle\n"
     if os.geteuid() == 0:
-        nobody = pwd.getpwnam("nobody")
-
-        def demote() -> None:
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-
-        preexec: Callable[[], None] | None = demote
-    else:
-        preexec = None
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            pytest.skip("running as root and there is no 'nobody' user to drop privileges to")
+        prelude += (
+            f"os.setgroups([])\nos.setgid({nobody.pw_gid})\nos.setuid({nobody.pw_uid})\n"
+            "assert os.geteuid() != 0\n"
+        )
 
     def run(code: str) -> subprocess.CompletedProcess:
-        return run_python(code, preexec_fn=preexec, cwd="/")
+        return run_python(prelude + textwrap.dedent(code), cwd="/")
 
     return run

@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+
+import afbundle
+from afbundle import _core
+
 from _writer import (
     bundle_bytes,
     manifest,
@@ -16,9 +20,6 @@ from _writer import (
     write_file,
     write_kind,
 )
-
-import afbundle
-from afbundle import _core
 
 MISSING = "missing or invalid sdk.supervisor_schema_version"
 
@@ -326,7 +327,11 @@ def test_every_rejected_match_is_listed_in_precedence_order(tmp_path) -> None:
     with pytest.raises(afbundle.BundleNotFoundError) as info:
         afbundle.find([tmp_path], "d", resolve_schema_version=only("2026-06-16"))
     exc = info.value
-    assert [(r.path, r.kind) for r in exc.rejected] == [(a, "schema"), (b, "schema"), (c, "integrity")]
+    assert [(r.path, r.kind) for r in exc.rejected] == [
+        (a, "schema"),
+        (b, "schema"),
+        (c, "integrity"),
+    ]
     message = str(exc)
     assert "matching bundles were rejected" in message
     for rejection in exc.rejected:
@@ -362,7 +367,7 @@ def test_a_shadowed_duplicate_is_reported_as_a_warning(tmp_path, log) -> None:
     shadowed = write_bundle(tmp_path / "b", dag_ids=["d", "e"])
     write_bundle(tmp_path / "c", dag_ids=["e"])
     assert afbundle.find([tmp_path], "d", log=log).path == winner
-    [(event, kw)] = log.at("warning")
+    [(_event, kw)] = log.at("warning")
     assert kw["dag_id"] == "d"
     assert kw["path"] == str(winner)
     assert str(shadowed) in repr(kw)

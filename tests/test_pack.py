@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _writer import BINARY, bundle_bytes, manifest, trailer, write_file
 from hypothesis import given
 from hypothesis import strategies as st
 
 import afbundle
 from afbundle import _core
+
+from _writer import BINARY, bundle_bytes, manifest, trailer, write_file
 
 SOURCE = b"package main\n\nfunc main() {}\n"
 
@@ -92,13 +93,17 @@ def test_the_source_defaults_to_empty(tmp_path) -> None:
 
 def test_a_str_source_is_written_as_utf8(tmp_path) -> None:
     binary = make_binary(tmp_path / "bin")
-    bundle = afbundle.pack(binary, tmp_path / "out", manifest=manifest(), source="fn main() {} // ü")
+    bundle = afbundle.pack(
+        binary, tmp_path / "out", manifest=manifest(), source="fn main() {} // ü"
+    )
     assert bundle.read_source() == "fn main() {} // ü".encode()
 
 
 @pytest.mark.parametrize("as_type", [bytes, str])
 def test_a_raw_manifest_is_written_verbatim(tmp_path, as_type) -> None:
-    raw = "# hand written\nsdk: {supervisor_schema_version: '2026-06-16'}\ndags:\n  z: {}\n  a: {}\n"
+    raw = (
+        "# hand written\nsdk: {supervisor_schema_version: '2026-06-16'}\ndags:\n  z: {}\n  a: {}\n"
+    )
     binary = make_binary(tmp_path / "bin")
     value = raw.encode() if as_type is bytes else raw
     bundle = afbundle.pack(binary, tmp_path / "out", manifest=value)
@@ -245,7 +250,9 @@ def test_a_packed_date_string_is_a_string_for_upstream_and_for_afbundle(tmp_path
     binary = make_binary(tmp_path / "bin")
     meta = manifest(["d"], schema_version="2026-06-16")
     bundle = afbundle.pack(binary, tmp_path / "out", manifest=meta)
-    assert yaml.safe_load(bundle.read_manifest())["sdk"]["supervisor_schema_version"] == "2026-06-16"
+    assert (
+        yaml.safe_load(bundle.read_manifest())["sdk"]["supervisor_schema_version"] == "2026-06-16"
+    )
     assert bundle.supervisor_schema_version == "2026-06-16"
 
 
@@ -267,8 +274,9 @@ YAML_SCALARS = (
 )
 YAML_VALUES = st.recursive(
     YAML_SCALARS,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -292,11 +300,23 @@ def test_dump_manifest_floats_read_back_the_same_in_pyyaml(value: float) -> None
 # --- permissions and atomicity ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", [0o755, 0o750, 0o711, 0o700, 0o644])
-def test_pack_keeps_the_binarys_permission_bits(tmp_path, mode: int) -> None:
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o711, 0o700, 0o555])
+def test_pack_keeps_an_executable_binarys_permission_bits(tmp_path, mode: int) -> None:
     binary = make_binary(tmp_path / "bin", mode=mode)
     afbundle.pack(binary, tmp_path / "out", manifest=manifest())
     assert (tmp_path / "out").stat().st_mode & 0o7777 == mode
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"), [(0o644, 0o755), (0o640, 0o750), (0o600, 0o700), (0o604, 0o705)]
+)
+def test_pack_makes_the_bundle_executable_wherever_it_is_readable(
+    tmp_path, mode: int, expected: int
+) -> None:
+    """rust/pack.rs: the binary's bits, with execute added wherever read is allowed."""
+    binary = make_binary(tmp_path / "bin", mode=mode)
+    afbundle.pack(binary, tmp_path / "out", manifest=manifest())
+    assert (tmp_path / "out").stat().st_mode & 0o7777 == expected
 
 
 def test_pack_leaves_no_temporary_files(tmp_path) -> None:
@@ -326,9 +346,7 @@ def test_pack_replaces_an_existing_output_by_rename(tmp_path) -> None:
     [b"- a\n- b\n", "just a scalar", b"key: : [", b"\xff\xfe: 1\n", b"", "42"],
     ids=["list", "scalar", "bad-yaml", "not-utf8", "empty", "int"],
 )
-def test_a_manifest_that_is_not_a_mapping_is_refused_and_nothing_is_written(
-    tmp_path, bad
-) -> None:
+def test_a_manifest_that_is_not_a_mapping_is_refused_and_nothing_is_written(tmp_path, bad) -> None:
     binary = make_binary(tmp_path / "bin")
     with pytest.raises(afbundle.ManifestError):
         afbundle.pack(binary, tmp_path / "out", manifest=bad)
@@ -383,7 +401,10 @@ def test_repacking_a_bundle_with_its_own_manifest_reproduces_it(tmp_path) -> Non
     meta = manifest(["d"])
     first = afbundle.pack(binary, tmp_path / "first", manifest=meta, source=SOURCE)
     afbundle.pack(
-        tmp_path / "first", tmp_path / "second", manifest=first.metadata, source=SOURCE,
+        tmp_path / "first",
+        tmp_path / "second",
+        manifest=first.metadata,
+        source=SOURCE,
         replace_footer=True,
     )
     assert (tmp_path / "first").read_bytes() == (tmp_path / "second").read_bytes()
@@ -401,3 +422,11 @@ def test_pack_never_changes_the_binary(tmp_path) -> None:
     before = old.read_bytes()
     afbundle.pack(old, tmp_path / "new", manifest=manifest(["x"]), replace_footer=True)
     assert old.read_bytes() == before
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf")])
+def test_pack_accepts_a_manifest_with_non_finite_floats(tmp_path, value: float) -> None:
+    binary = make_binary(tmp_path / "bin")
+    meta = {**manifest(["d"]), "timeout": value}
+    bundle = afbundle.pack(binary, tmp_path / "out", manifest=meta)
+    assert bundle.metadata == meta

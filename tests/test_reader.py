@@ -10,20 +10,20 @@ import os
 from pathlib import Path
 
 import pytest
+
+import afbundle
+from afbundle import _core
+
 from _writer import (
     BINARY,
     bundle_bytes,
-    flip_byte_in_place,
-    tamper_keeping_mtime,
     manifest,
     raw_yaml_manifest,
+    tamper_keeping_mtime,
     trailer,
     write_bundle,
     write_file,
 )
-
-import afbundle
-from afbundle import _core
 
 SOURCE = b"package main\n\nfunc main() {}\n"
 
@@ -133,7 +133,9 @@ def test_dag_ids_skip_keys_that_are_not_strings(tmp_path) -> None:
     ids=["list", "string", "int", "null", "empty"],
 )
 def test_dag_ids_are_empty_when_dags_is_not_a_mapping(tmp_path, dags_yaml: str) -> None:
-    path = write_meta(tmp_path / "b", raw_yaml_manifest().split(b"dags:")[0] + b"dags:" + dags_yaml.encode())
+    path = write_meta(
+        tmp_path / "b", raw_yaml_manifest().split(b"dags:")[0] + b"dags:" + dags_yaml.encode()
+    )
     assert afbundle.read_bundle(path).dag_ids == ()
 
 
@@ -171,8 +173,12 @@ def test_supervisor_schema_version_is_none_when_sdk_is_not_a_mapping(tmp_path, s
     assert afbundle.read_bundle(write_meta(tmp_path / "b", meta)).supervisor_schema_version is None
 
 
-def test_resolved_schema_version_is_unset_on_a_plain_read(tmp_path) -> None:
-    assert afbundle.read_bundle(write_bundle(tmp_path / "b")).resolved_schema_version is None
+def test_resolved_schema_version_defaults_to_the_declared_one(tmp_path) -> None:
+    bundle = afbundle.read_bundle(write_meta(tmp_path / "b", manifest(["a"], schema_version="v1")))
+    assert bundle.resolved_schema_version == "v1"
+    meta = manifest(["a"])
+    del meta["sdk"]["supervisor_schema_version"]
+    assert afbundle.read_bundle(write_meta(tmp_path / "c", meta)).resolved_schema_version is None
 
 
 def test_unknown_manifest_keys_are_kept_and_ignored(tmp_path) -> None:
@@ -531,3 +537,81 @@ def test_read_bundle_works_in_a_fresh_interpreter(tmp_path, python_child) -> Non
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "('tutorial_dag',) True"
+
+
+# --- found by probing the contract's edges -------------------------------------------------
+
+
+@pytest.mark.parametrize("literal", [".inf", "-.inf", ".nan", ".NaN", "+.INF"])
+def test_non_finite_floats_are_valid_manifest_values(tmp_path, literal: str) -> None:
+    raw = raw_yaml_manifest() + f"timeout: {literal}\n".encode()
+    bundle = afbundle.read_bundle(write_meta(tmp_path / "b", raw))
+    value = bundle.metadata["timeout"]
+    assert isinstance(value, float)
+    assert value != value if "nan" in literal.lower() else abs(value) == float("inf")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation (README, YAML notes): integers outside the 64-bit range come "
+    "back as floats (123456789012345678901234567890 -> 1.2345678901234568e+29); PyYAML "
+    "keeps them exact",
+)
+@pytest.mark.parametrize("value", [2**64 + 1, -(2**63) - 1, 123456789012345678901234567890])
+def test_integers_beyond_64_bits_keep_their_value(tmp_path, value: int) -> None:
+    raw = raw_yaml_manifest() + f"big: {value}\n".encode()
+    read = afbundle.read_bundle(write_meta(tmp_path / "b", raw)).metadata["big"]
+    assert type(read) is int
+    assert read == value
+
+
+@pytest.mark.parametrize("key", ["[a, b]", "{a: 1}"], ids=["sequence-key", "mapping-key"])
+def test_a_manifest_python_cannot_hold_is_refused_when_read(tmp_path, key: str) -> None:
+    dags = f"  ? {key}\n  : {{tasks: [t]}}\n  tutorial_dag:\n    tasks: [t]\n"
+    path = write_meta(tmp_path / "b", raw_yaml_manifest(dags))
+    with pytest.raises(afbundle.ManifestError):
+        afbundle.read_bundle(path)
+
+
+def test_a_bundles_metadata_property_never_raises_after_a_successful_read(tmp_path) -> None:
+    """Whatever read_bundle accepts, .metadata can hand back (here: scalar non-string keys)."""
+    dags = "  1: {}\n  false: {}\n  null: {}\n  1.5: {}\n  tutorial_dag: {}\n"
+    bundle = afbundle.read_bundle(write_meta(tmp_path / "b", raw_yaml_manifest(dags)))
+    keys = list(bundle.metadata["dags"])
+    assert keys == [1, False, None, 1.5, "tutorial_dag"]
+    assert [type(k) for k in keys] == [int, bool, type(None), float, str]
+
+
+SCAN_IN_CHILD = """
+import afbundle, json, sys
+report = afbundle.scan([sys.argv[1]])
+print(json.dumps({"hashed": report.stats.bytes_hashed, "hits": report.stats.cache_hits,
+                  "rejected": [r.kind for r in report.rejected]}))
+"""
+
+
+def scan_in_fresh_process(python_child, root: Path) -> dict:
+    import json
+
+    proc = python_child(f"import sys; sys.argv[1:] = [{str(root)!r}]\n" + SCAN_IN_CHILD)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_fresh_process_reuses_the_persistent_digest_cache(tmp_path, python_child) -> None:
+    write_bundle(tmp_path / "b")
+    assert scan_in_fresh_process(python_child, tmp_path) == {
+        "hashed": len(BINARY),
+        "hits": 0,
+        "rejected": [],
+    }
+    assert scan_in_fresh_process(python_child, tmp_path) == {"hashed": 0, "hits": 1, "rejected": []}
+
+
+def test_a_tampered_bundle_is_rejected_by_a_fresh_process_despite_the_persistent_cache(
+    tmp_path, python_child
+) -> None:
+    path = write_bundle(tmp_path / "b")
+    scan_in_fresh_process(python_child, tmp_path)  # warms the on-disk cache
+    tamper_keeping_mtime(path, offset=2)
+    assert scan_in_fresh_process(python_child, tmp_path)["rejected"] == ["integrity"]

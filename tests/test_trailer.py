@@ -9,10 +9,11 @@ import hashlib
 import struct
 
 import pytest
-from _writer import BINARY, MAGIC, bundle_bytes, raw_bundle_bytes, trailer, write_file
 
 import afbundle
 from afbundle import _core
+
+from _writer import BINARY, MAGIC, bundle_bytes, raw_bundle_bytes, trailer, write_file
 
 DIGEST = hashlib.sha256(BINARY).digest()
 
