@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import httpx
 from airflow.sdk.api.client import Client
-from airflow.sdk.api.datamodels._generated import DagRun, TIRunContext
+from airflow.sdk.api.datamodels._generated import DagRun, DagRunState, DagRunType, TIRunContext
 
 _TI_PATH = re.compile(r"^/task-instances/(?P<id>[^/]+)/(?P<action>run|heartbeat|state)$")
 
@@ -67,8 +67,8 @@ class ExecutionAPIStub:
             run_after=now,
             start_date=now,
             end_date=None,
-            run_type="manual",
-            state="running",
+            run_type=DagRunType.MANUAL,
+            state=DagRunState.RUNNING,
             consumed_asset_events=[],
             partition_key=None,
         )

@@ -22,29 +22,34 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _execution_api_stub import ExecutionAPIStub  # noqa: E402
-from airflow.sdk._shared.module_loading import qualname  # noqa: E402
-from airflow.sdk.api.datamodels._generated import BundleInfo, TaskInstance  # noqa: E402
-from airflow.sdk.execution_time.coordinator import get_coordinator_manager  # noqa: E402
-from airflow.sdk.execution_time.supervisor import supervise_task  # noqa: E402
+from _execution_api_stub import ExecutionAPIStub
+from airflow.executors.workloads.base import BundleInfo
+from airflow.executors.workloads.task import TaskInstanceDTO
+from airflow.sdk._shared.module_loading import qualname
+from airflow.sdk.execution_time.coordinator import get_coordinator_manager
+from airflow.sdk.execution_time.supervisor import supervise_task
 
 
 def main(dag_id: str, queue: str, log_path: str) -> None:
     api = ExecutionAPIStub()
-    ti = TaskInstance(
+    # The types an executor hands to supervise_task (see BaseExecutor.run_workload).
+    ti = TaskInstanceDTO(
         id=uuid.uuid4(),
         task_id="native_task",
         dag_id=dag_id,
         run_id="manual__1",
         try_number=1,
+        map_index=-1,
         dag_version_id=uuid.uuid4(),
         queue=queue,
+        pool_slots=1,
+        priority_weight=1,
     )
     result: dict[str, object] = {}
     try:
         result["coordinator"] = qualname(type(get_coordinator_manager().for_queue(queue)))
         result["exit_code"] = supervise_task(
-            ti=ti,
+            ti=ti,  # type: ignore[arg-type]  # duck-types as TaskInstance, as in run_workload
             bundle_info=BundleInfo(name="native-bundles"),
             dag_rel_path=dag_id,
             token="",

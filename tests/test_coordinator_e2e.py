@@ -11,7 +11,8 @@ supervisor (listening sockets, ``--comm``/``--logs``, the process-tree check
 on each connection, draining, ``task_startup_timeout``, the
 ``StartupDetails`` frame, heartbeats, the exit-code-to-state rule) and
 Airflow's API client. What is stubbed: only the Execution API server behind
-that client -- see ``_execution_api_stub``.
+that client -- see ``_execution_api_stub``. One setting is shortened:
+``[workers] min_heartbeat_interval`` (see ``prompt_exit_detection``).
 
 A hang guard (``SIGALRM``) fails any test that blocks for more than
 ``HANG_GUARD_SECONDS``; it is the only use of wall-clock time here.
@@ -27,7 +28,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +40,17 @@ pytest.importorskip(
     reason="the coordinator tests need apache-airflow-task-sdk: pip install 'afbundle[airflow]'",
 )
 
-import psutil  # noqa: E402
+import psutil  # type: ignore[import-untyped]  # noqa: E402
 import structlog  # noqa: E402
 from _execution_api_stub import ExecutionAPIStub  # noqa: E402
-from _writer import manifest, write_bundle  # noqa: E402
 from airflow.sdk.api.datamodels._generated import BundleInfo, TaskInstance  # noqa: E402
 from airflow.sdk.execution_time import supervisor  # noqa: E402
 from airflow.sdk.execution_time.coordinator import BaseCoordinator  # noqa: E402
 
 from afbundle import BundleNotFoundError  # noqa: E402
 from afbundle.coordinator import ExecutableCoordinator  # noqa: E402
+
+from _writer import manifest, write_bundle  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 CHILD = TESTS / "_bundle_child.py"
@@ -112,10 +114,8 @@ def reap_children() -> Iterator[None]:
 
 def write_native_bundle(path: Path, dag_id: str, mode: str, **kwargs: Any) -> Path:
     """A bundle declaring ``dag_id`` whose program runs ``_bundle_child.py`` in ``mode``."""
-    script = (
-        "#!/bin/sh\n"
-        f'exec {shlex.quote(sys.executable)} {shlex.quote(str(CHILD))} "$0" {shlex.quote(mode)} "$@"\n'
-    )
+    python, child, quoted_mode = (shlex.quote(a) for a in (sys.executable, str(CHILD), mode))
+    script = f'#!/bin/sh\nexec {python} {child} "$0" {quoted_mode} "$@"\n'
     kwargs.setdefault("metadata", manifest([dag_id]))
     return write_bundle(path, binary=script.encode(), source=b"// DAG source\n", **kwargs)
 
@@ -134,7 +134,7 @@ def make_ti(dag_id: str) -> TaskInstance:
 
 def run_task(
     coordinator: ExecutableCoordinator, dag_id: str, api: ExecutionAPIStub
-) -> tuple[BaseCoordinator.ExecutionResult, list[dict[str, Any]]]:
+) -> tuple[BaseCoordinator.ExecutionResult, list[MutableMapping[str, Any]]]:
     """Execute one task the way the worker does; return the result and every log event."""
     with structlog.testing.capture_logs() as events:
         result = coordinator.execute_task(
@@ -147,7 +147,9 @@ def run_task(
     return result, events
 
 
-def events_named(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+def events_named(
+    events: list[MutableMapping[str, Any]], name: str
+) -> list[MutableMapping[str, Any]]:
     return [event for event in events if event.get("event") == name]
 
 
@@ -182,7 +184,9 @@ def test_a_bundle_connects_gets_its_task_and_reports_success(tmp_path: Path) -> 
 def test_output_written_before_connecting_is_drained_into_the_task_log(tmp_path: Path) -> None:
     write_native_bundle(tmp_path / "pipeline", "e2e_dag", "succeed")
 
-    _, events = run_task(ExecutableCoordinator(executables_root=tmp_path), "e2e_dag", ExecutionAPIStub())
+    _, events = run_task(
+        ExecutableCoordinator(executables_root=tmp_path), "e2e_dag", ExecutionAPIStub()
+    )
 
     [stdout] = events_named(events, "bundle stdout before connect")
     assert stdout["logger"] == "task.stdout"

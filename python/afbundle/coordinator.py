@@ -41,12 +41,19 @@ import pathlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Union
 
-import attrs
-import structlog
-from airflow.sdk.coordinators._subprocess import SubprocessCoordinator
-from airflow.sdk.execution_time.schema import get_schema_version_migrator
-
 from afbundle._scan import find
+
+try:
+    import attrs
+    import structlog
+    from airflow.sdk.coordinators._subprocess import SubprocessCoordinator
+    from airflow.sdk.execution_time.schema import get_schema_version_migrator
+except ImportError as exc:
+    raise ImportError(
+        f"afbundle.ExecutableCoordinator needs the `airflow` extra "
+        f"(pip install 'afbundle[airflow]'): {exc}",
+        name=exc.name,
+    ) from exc
 
 if TYPE_CHECKING:
     from airflow.sdk.api.datamodels._generated import TaskInstance
@@ -78,7 +85,9 @@ def _convert_executables_root(value: _PathLike | Iterable[_PathLike] | None) -> 
     return roots
 
 
-def _validate_threads(instance: object, attribute: attrs.Attribute[int | None], value: object) -> None:
+def _validate_threads(
+    instance: object, attribute: attrs.Attribute[int | None], value: object
+) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int):
@@ -101,14 +110,21 @@ class ExecutableCoordinator(SubprocessCoordinator):
         recursively for bundles. ``~`` is expanded. Earlier roots take
         precedence. Required and non-empty: omitting it raises
         :class:`TypeError`, ``None`` or an empty list :class:`ValueError`,
-        exactly like Airflow's built-in coordinator.
-    :param threads: Walker threads for the directory scan. ``None`` (the
-        default) lets afbundle choose; raise it for roots on a network file
-        system, where each directory listing waits on the network.
-    :param digest_cache: Reserved switch for the persistent on-disk digest
-        cache. It is stored but changes nothing yet: afbundle's in-process
-        digest cache is always on, and because each Airflow task runs in a
-        fresh supervisor process that cache starts cold for every task.
+        like Airflow's built-in coordinator. An empty string is a
+        :class:`ValueError` too (the built-in would scan the current
+        directory).
+    :param threads: Walker threads for the directory scan, a positive int.
+        ``None`` (the default) lets afbundle choose; raise it for roots on a
+        network file system, where each directory listing waits on the
+        network.
+    :param digest_cache: Use the persistent digest cache (default ``True``).
+        Each task runs in a fresh supervisor process, so an in-process cache
+        is always cold; the persistent one lets a worker skip re-hashing a
+        bundle it already verified in an earlier task, as long as the file's
+        device, inode, size, mtime and ctime are unchanged. A cache directory
+        that is not private to the worker's user is refused with a warning.
+    :param cache_dir: Where the persistent digest cache lives (default
+        ``$XDG_CACHE_HOME/afbundle``, else ``~/.cache/afbundle``).
     :param task_startup_timeout: Seconds to wait for the bundle to connect to
         both sockets (inherited from Airflow's ``SubprocessCoordinator``;
         default 10).
@@ -139,7 +155,11 @@ class ExecutableCoordinator(SubprocessCoordinator):
         validator=attrs.validators.min_len(1),
     )
     threads: int | None = attrs.field(default=None, validator=_validate_threads)
-    digest_cache: bool = attrs.field(default=True, converter=bool)
+    digest_cache: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    cache_dir: pathlib.Path | None = attrs.field(
+        default=None,
+        converter=attrs.converters.optional(lambda v: pathlib.Path(v).expanduser()),
+    )
 
     def _build_execute_task_command(self, *, what: TaskInstance) -> tuple[list[str], str | None]:
         """Find the bundle for ``what.dag_id``; return its path as the command, and its schema.
@@ -160,6 +180,8 @@ class ExecutableCoordinator(SubprocessCoordinator):
             resolve_schema_version=get_schema_version_migrator().resolve_version,
             threads=self.threads,
             log=log,
+            cache_dir=self.cache_dir,
+            persistent_cache=self.digest_cache,
         )
         log.debug(
             "Executable bundle found",
