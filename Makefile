@@ -28,7 +28,7 @@ develop: $(STAMP)
 demo: develop
 	$(PY) scripts/demo.py
 
-test: lint test-rust test-python stubtest
+test: lint test-rust wheel test-python stubtest
 
 test-rust:
 	cargo test --quiet --no-default-features
@@ -53,9 +53,13 @@ fmt: $(STAMP)
 	$(BIN)/ruff format python tests benches scripts
 	$(BIN)/ruff check --fix python tests benches scripts
 
-# The abi3 wheel workers install.
+# The abi3 wheel workers install: manylinux_2_28 (glibc >= 2.28), linked with
+# zig (the `ziglang` package from PyPI) so it runs on older distributions than
+# the build machine. test_wheel.py installs it into a fresh virtualenv.
 wheel: $(STAMP)
-	$(LOCK) $(BIN)/maturin build --profile dist --compatibility manylinux_2_28 --out dist
+	rm -f dist/afbundle-*.whl
+	PATH="$(abspath $(BIN)):$$PATH" $(LOCK) $(BIN)/maturin build --profile dist \
+	  --zig --compatibility manylinux_2_28 --out dist
 
 # Same-run comparisons with upstream on the MANY and BIG trees -> BENCHMARKS.md.
 bench: develop

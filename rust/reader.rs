@@ -7,10 +7,14 @@
 //! regular file is refused before a byte is read. No mmap: a file truncated
 //! under a mapping would kill the process with SIGBUS.
 
+use std::ffi::CStr;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
 
 use crate::cache::{self, DigestKey};
 use crate::disk_cache::DiskCache;
@@ -86,6 +90,19 @@ impl OpenFile {
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
             .open(path)
             .map_err(|e| ErrorKind::io("open", e).at(path))?;
+        Self::from_file(file, path)
+    }
+
+    /// Open `name` relative to the directory `dir` (as [`OpenFile::open`]);
+    /// `path` is only used in errors.
+    pub fn open_at(dir: BorrowedFd<'_>, name: &CStr, path: &Path) -> Result<Self> {
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
+            .map_err(|e| ErrorKind::io("open", e.into()).at(path))?;
+        Self::from_file(File::from(fd), path)
+    }
+
+    fn from_file(file: File, path: &Path) -> Result<Self> {
         let meta = file
             .metadata()
             .map_err(|e| ErrorKind::io("stat", e).at(path))?;

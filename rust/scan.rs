@@ -6,10 +6,9 @@
 //! the path that comes first.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::disk_cache::DiskCache;
@@ -112,13 +111,14 @@ pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, Stri
 }
 
 fn scan_in_pool(roots: &[PathBuf], options: &ScanOptions) -> ScanOutput {
-    let walk = walk::walk(roots);
-    let outcomes: Vec<Outcome> = walk
-        .candidates
-        .par_iter()
-        .with_min_len(4)
-        .map(|c| read_candidate(&c.path, options))
-        .collect();
+    let walk = walk::walk(roots, |entry| {
+        read_candidate(
+            OpenFile::open_at(entry.dir, entry.name, entry.path),
+            entry.path,
+            options,
+        )
+    });
+    let outcomes = walk.candidates.into_iter().map(|c| c.found);
 
     let mut out = ScanOutput {
         skipped: walk.skipped,
@@ -180,8 +180,12 @@ fn rejected(err: Error, id: (u64, u64)) -> Outcome {
     Outcome::Rejected(err, id, reader::VerifyCost::default())
 }
 
-fn read_candidate(path: &std::path::Path, options: &ScanOptions) -> Outcome {
-    let open = match OpenFile::open(path) {
+fn read_candidate(
+    opened: crate::error::Result<OpenFile>,
+    path: &Path,
+    options: &ScanOptions,
+) -> Outcome {
+    let open = match opened {
         Ok(open) => open,
         Err(e) => {
             return match e.kind {
@@ -246,7 +250,6 @@ mod tests {
     use crate::trailer::Trailer;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
-    use std::path::Path;
 
     fn bundle(path: &Path, binary: &[u8], dags: &[&str]) {
         let meta = format!(

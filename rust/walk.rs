@@ -1,4 +1,4 @@
-//! Parallel, deterministic walk of the roots -> candidate files in precedence order.
+//! Parallel, deterministic walk of the roots, visiting each executable file once.
 //!
 //! The walk is breadth-first and level-synchronous: every directory of one
 //! depth is listed in parallel (rayon), then the subdirectories found are
@@ -9,30 +9,35 @@
 //! symlink cycles end because a directory is never entered twice.
 //!
 //! The walk applies no filters: hidden files and ignore files mean nothing
-//! here. It follows symlinks to files and directories, keeps only regular
-//! files executable by the caller (`access(X_OK)`, as the spec's "executable
-//! bit set for the invoking user"), and never opens anything: FIFOs, sockets
-//! and devices are counted and left alone.
+//! here. It follows symlinks to files and directories and keeps only regular
+//! files executable by the caller (`faccessat(X_OK)`, the spec's "executable
+//! bit set for the invoking user"). FIFOs, sockets and devices are counted and
+//! never opened. Each executable is handed to a visitor, with the directory's
+//! descriptor, while its directory is open: every per-file system call is
+//! relative to that descriptor instead of re-resolving the whole path.
+//! Results come back sorted: by root, then byte-wise by relative path.
 
 use std::collections::HashSet;
-use std::ffi::CString;
-use std::fs::{self, FileType};
+use std::ffi::{CStr, OsStr};
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use rustix::fs::{self as rfs, Access, AtFlags, Dir, FileType, Mode, OFlags, CWD};
 
-/// A regular, executable file found by the walk.
+/// An executable regular file found by the walk, with what the visitor made of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Candidate {
+pub struct Candidate<T> {
     /// Index of the root it was found under.
     pub root: usize,
     /// Path relative to that root (empty when the root is the file itself).
     pub rel: PathBuf,
     /// The path as walked: `roots[root].join(rel)`.
     pub path: PathBuf,
+    /// The visitor's result for this file.
+    pub found: T,
 }
 
 /// Counters of one walk.
@@ -64,10 +69,10 @@ impl WalkStats {
 }
 
 /// What a walk found.
-#[derive(Debug, Default)]
-pub struct Walk {
-    /// Candidates in precedence order: by root, then byte-wise by relative path.
-    pub candidates: Vec<Candidate>,
+#[derive(Debug)]
+pub struct Walk<T> {
+    /// Executables in precedence order: by root, then byte-wise by relative path.
+    pub candidates: Vec<Candidate<T>>,
     /// Paths that could not be examined, with the reason, in path order.
     pub skipped: Vec<(PathBuf, String)>,
     /// Indices of roots that do not exist.
@@ -76,246 +81,284 @@ pub struct Walk {
     pub stats: WalkStats,
 }
 
-/// One directory to list: where it is relative to its root.
-struct Dir {
-    rel: PathBuf,
+/// Where an executable is, for the visitor: a directory descriptor and a
+/// name relative to it, plus the full path for messages.
+pub struct Entry<'a> {
+    /// Descriptor of the containing directory (or the current directory).
+    pub dir: BorrowedFd<'a>,
+    /// Name relative to `dir`.
+    pub name: &'a CStr,
+    /// The full path as walked.
+    pub path: &'a Path,
 }
 
 /// What listing one directory produced.
-#[derive(Default)]
-struct Listing {
+struct Listing<T> {
     subdirs: Vec<(PathBuf, (u64, u64))>,
-    files: Vec<PathBuf>,
+    files: Vec<(PathBuf, T)>,
     skipped: Vec<(PathBuf, String)>,
     stats: WalkStats,
 }
 
-enum Kind {
-    Dir((u64, u64)),
-    Executable,
-    NotExecutable,
-    Special,
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Listing {
+            subdirs: Vec::new(),
+            files: Vec::new(),
+            skipped: Vec::new(),
+            stats: WalkStats::default(),
+        }
+    }
 }
 
-/// Walk `roots` in order. Must run inside the rayon pool that should do the work.
-pub fn walk(roots: &[PathBuf]) -> Walk {
-    let mut out = Walk::default();
+/// One classified directory entry.
+enum Kind<T> {
+    Dir((u64, u64)),
+    Executable(T),
+    NotExecutable,
+    Special,
+    Skipped(String),
+}
+
+/// Walk `roots` in order, calling `visit` on every executable regular file.
+///
+/// Must run inside the rayon pool that should do the work; `visit` runs on
+/// its threads.
+pub fn walk<T, F>(roots: &[PathBuf], visit: F) -> Walk<T>
+where
+    T: Send,
+    F: Fn(Entry<'_>) -> T + Sync,
+{
+    let mut out = Walk {
+        candidates: Vec::new(),
+        skipped: Vec::new(),
+        missing_roots: Vec::new(),
+        stats: WalkStats::default(),
+    };
     let mut seen: HashSet<(u64, u64)> = HashSet::new();
     for (index, root) in roots.iter().enumerate() {
-        let meta = match fs::metadata(root) {
-            Ok(meta) => meta,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
+        let stat = match rfs::stat(root) {
+            Ok(stat) => stat,
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => {
                 out.missing_roots.push(index);
                 continue;
             }
             Err(e) => {
-                out.skipped.push((root.clone(), describe(&e)));
+                out.skipped.push((root.clone(), describe(&e.into())));
                 out.missing_roots.push(index);
                 continue;
             }
         };
-        if !meta.is_dir() {
-            let mut listing = Listing::default();
-            classify_into(
-                &mut listing,
-                root,
-                PathBuf::new(),
-                Ok(meta.file_type()),
-                || Ok(meta.clone()),
-            );
-            absorb(
-                &mut out,
-                index,
-                root,
-                listing.files,
-                listing.skipped,
-                &listing.stats,
-            );
-            continue;
-        }
-        if !seen.insert((meta.dev(), meta.ino())) {
-            out.stats.dirs_deduplicated += 1;
-            continue;
-        }
-        let mut level = vec![Dir {
-            rel: PathBuf::new(),
-        }];
         let mut files = Vec::new();
-        let mut skipped = Vec::new();
-        while !level.is_empty() {
-            let listings: Vec<Listing> = level.par_iter().map(|dir| list(root, dir)).collect();
-            let mut next = Vec::new();
-            for listing in listings {
-                out.stats.add(&listing.stats);
-                files.extend(listing.files);
-                skipped.extend(listing.skipped);
-                next.extend(listing.subdirs);
+        if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+            // The root is a file: name it relative to the current directory.
+            let mut listing = Listing::default();
+            let name = match std::ffi::CString::new(root.as_os_str().as_bytes()) {
+                Ok(name) => name,
+                Err(_) => continue,
+            };
+            let kind = classify_type(
+                FileType::from_raw_mode(stat.st_mode),
+                CWD,
+                &name,
+                root,
+                &visit,
+            );
+            record(&mut listing, PathBuf::new(), root, kind);
+            out.stats.add(&listing.stats);
+            out.skipped.extend(listing.skipped);
+            files = listing.files;
+        } else if !seen.insert((stat.st_dev, stat.st_ino)) {
+            out.stats.dirs_deduplicated += 1;
+        } else {
+            let mut level = vec![PathBuf::new()];
+            while !level.is_empty() {
+                let listings: Vec<Listing<T>> = level
+                    .par_iter()
+                    .map(|rel| list(root, rel, &visit))
+                    .collect();
+                let mut next = Vec::new();
+                for listing in listings {
+                    out.stats.add(&listing.stats);
+                    files.extend(listing.files);
+                    out.skipped.extend(listing.skipped);
+                    next.extend(listing.subdirs);
+                }
+                next.sort_unstable_by(|a, b| bytes(&a.0).cmp(bytes(&b.0)));
+                level = next
+                    .into_iter()
+                    .filter_map(|(rel, id)| {
+                        if seen.insert(id) {
+                            Some(rel)
+                        } else {
+                            out.stats.dirs_deduplicated += 1;
+                            None
+                        }
+                    })
+                    .collect();
             }
-            next.sort_unstable_by(|a, b| {
-                a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes())
-            });
-            level = next
-                .into_iter()
-                .filter_map(|(rel, id)| {
-                    if seen.insert(id) {
-                        Some(Dir { rel })
-                    } else {
-                        out.stats.dirs_deduplicated += 1;
-                        None
-                    }
-                })
-                .collect();
         }
-        files.sort_unstable_by(|a: &PathBuf, b| {
-            a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes())
-        });
-        absorb(&mut out, index, root, files, skipped, &WalkStats::default());
+        files.sort_unstable_by(|a, b| bytes(&a.0).cmp(bytes(&b.0)));
+        out.candidates
+            .extend(files.into_iter().map(|(rel, found)| Candidate {
+                root: index,
+                path: if rel.as_os_str().is_empty() {
+                    root.clone()
+                } else {
+                    root.join(&rel)
+                },
+                rel,
+                found,
+            }));
     }
-    out.skipped
-        .sort_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+    out.skipped.sort_by(|a, b| bytes(&a.0).cmp(bytes(&b.0)));
     out
 }
 
-fn absorb(
-    out: &mut Walk,
-    index: usize,
-    root: &Path,
-    files: Vec<PathBuf>,
-    skipped: Vec<(PathBuf, String)>,
-    stats: &WalkStats,
-) {
-    out.stats.add(stats);
-    out.candidates
-        .extend(files.into_iter().map(|rel| Candidate {
-            root: index,
-            path: if rel.as_os_str().is_empty() {
-                root.to_path_buf()
-            } else {
-                root.join(&rel)
-            },
-            rel,
-        }));
-    out.skipped.extend(skipped);
+fn bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
 }
 
-/// List one directory and classify its entries.
-fn list(root: &Path, dir: &Dir) -> Listing {
+/// List one directory and classify (and visit) its entries.
+fn list<T, F>(root: &Path, rel: &Path, visit: &F) -> Listing<T>
+where
+    T: Send,
+    F: Fn(Entry<'_>) -> T + Sync,
+{
     let mut listing = Listing::default();
-    let path = root.join(&dir.rel);
-    let entries = match fs::read_dir(&path) {
-        Ok(entries) => entries,
+    let path = root.join(rel);
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let names = match rfs::openat(CWD, &path, flags, Mode::empty()).and_then(|fd| {
+        let names = read_names(&fd)?;
+        Ok((fd, names))
+    }) {
+        Ok(found) => found,
         Err(e) => {
-            listing
-                .skipped
-                .push((path, format!("cannot list directory: {}", describe(&e))));
+            listing.skipped.push((
+                path,
+                format!("cannot list directory: {}", describe(&e.into())),
+            ));
             return listing;
         }
     };
+    let (dir_fd, (names, entry_errors)) = names;
     listing.stats.dirs_visited += 1;
-    for entry in entries {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(e) => {
-                listing.skipped.push((
-                    path.clone(),
-                    format!("cannot read directory entry: {}", describe(&e)),
-                ));
-                continue;
-            }
-        };
-        let child = entry.path();
-        let rel = dir.rel.join(entry.file_name());
-        classify_into(&mut listing, &child, rel, entry.file_type(), || {
-            fs::metadata(&child)
-        });
+    for e in entry_errors {
+        listing.skipped.push((
+            path.clone(),
+            format!("cannot read directory entry: {}", describe(&e.into())),
+        ));
+    }
+    let kinds: Vec<(usize, Kind<T>)> = names
+        .par_iter()
+        .enumerate()
+        .with_min_len(32)
+        .map(|(i, (name, file_type))| {
+            let child = path.join(OsStr::from_bytes(name.to_bytes()));
+            (i, classify(*file_type, dir_fd.as_fd(), name, &child, visit))
+        })
+        .collect();
+    for (i, kind) in kinds {
+        let name = OsStr::from_bytes(names[i].0.to_bytes());
+        record(&mut listing, rel.join(name), &path.join(name), kind);
     }
     listing
 }
 
-/// Classify one entry, following symlinks; `stat` is called only when the
-/// directory entry's type is not enough (symlinks, directories).
-fn classify_into(
-    listing: &mut Listing,
-    path: &Path,
-    rel: PathBuf,
-    file_type: io::Result<FileType>,
-    stat: impl FnOnce() -> io::Result<fs::Metadata>,
-) {
-    match kind(path, file_type, stat) {
-        Ok(Kind::Dir(id)) => listing.subdirs.push((rel, id)),
-        Ok(Kind::Executable) => {
-            listing.stats.files_seen += 1;
-            listing.stats.executables += 1;
-            listing.files.push(rel);
-        }
-        Ok(Kind::NotExecutable) => {
-            listing.stats.files_seen += 1;
-            listing.stats.not_executable += 1;
-        }
-        Ok(Kind::Special) => {
-            listing.stats.files_seen += 1;
-            listing.stats.special += 1;
-        }
-        Err(reason) => {
-            listing.stats.files_seen += 1;
-            listing.skipped.push((path.to_path_buf(), reason));
-        }
-    }
-}
+type Names = (Vec<(std::ffi::CString, FileType)>, Vec<rustix::io::Errno>);
 
-fn kind(
-    path: &Path,
-    file_type: io::Result<FileType>,
-    stat: impl FnOnce() -> io::Result<fs::Metadata>,
-) -> Result<Kind, String> {
-    let file_type = file_type.map_err(|e| describe(&e))?;
-    let (file_type, meta) = if file_type.is_symlink() || file_type.is_dir() {
-        let meta = stat().map_err(|e| {
-            if file_type.is_symlink() && e.kind() == io::ErrorKind::NotFound {
-                "dangling symlink".to_owned()
-            } else if e.raw_os_error() == Some(libc::ELOOP) {
-                "symlink loop".to_owned()
-            } else {
-                format!("cannot stat: {}", describe(&e))
+fn read_names(fd: &OwnedFd) -> rustix::io::Result<Names> {
+    let mut dir = Dir::read_from(fd)?;
+    let mut names = Vec::new();
+    let mut errors = Vec::new();
+    while let Some(entry) = dir.read() {
+        match entry {
+            Ok(entry) => {
+                let name = entry.file_name();
+                if name.to_bytes() != b"." && name.to_bytes() != b".." {
+                    names.push((name.to_owned(), entry.file_type()));
+                }
             }
-        })?;
-        (meta.file_type(), Some(meta))
-    } else {
-        (file_type, None)
-    };
-    if file_type.is_dir() {
-        let meta = meta.expect("directories are always stat'ed");
-        return Ok(Kind::Dir((meta.dev(), meta.ino())));
+            Err(e) => {
+                errors.push(e);
+                break;
+            }
+        }
     }
-    if file_type.is_fifo()
-        || file_type.is_socket()
-        || file_type.is_block_device()
-        || file_type.is_char_device()
-    {
-        return Ok(Kind::Special);
-    }
-    if !file_type.is_file() {
-        return Ok(Kind::Special);
-    }
-    Ok(if executable(path) {
-        Kind::Executable
-    } else {
-        Kind::NotExecutable
-    })
+    Ok((names, errors))
 }
 
-/// `access(path, X_OK)`: executable for the calling user (root: any x bit).
-fn executable(path: &Path) -> bool {
-    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
-        return false;
+fn record<T>(listing: &mut Listing<T>, rel: PathBuf, path: &Path, kind: Kind<T>) {
+    match kind {
+        Kind::Dir(id) => {
+            listing.subdirs.push((rel, id));
+            return;
+        }
+        Kind::Executable(found) => {
+            listing.stats.executables += 1;
+            listing.files.push((rel, found));
+        }
+        Kind::NotExecutable => listing.stats.not_executable += 1,
+        Kind::Special => listing.stats.special += 1,
+        Kind::Skipped(reason) => listing.skipped.push((path.to_path_buf(), reason)),
+    }
+    listing.stats.files_seen += 1;
+}
+
+/// Classify one entry, following symlinks: `statat` only when the entry's
+/// type is not enough (symlinks, directories, unknown).
+fn classify<T, F>(
+    file_type: FileType,
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    path: &Path,
+    visit: &F,
+) -> Kind<T>
+where
+    F: Fn(Entry<'_>) -> T,
+{
+    let file_type = match file_type {
+        FileType::Symlink | FileType::Directory | FileType::Unknown => {
+            match rfs::statat(dir, name, AtFlags::empty()) {
+                Ok(stat) => {
+                    let followed = FileType::from_raw_mode(stat.st_mode);
+                    if followed == FileType::Directory {
+                        return Kind::Dir((stat.st_dev, stat.st_ino));
+                    }
+                    followed
+                }
+                Err(rustix::io::Errno::NOENT) if file_type == FileType::Symlink => {
+                    return Kind::Skipped("dangling symlink".into())
+                }
+                Err(rustix::io::Errno::LOOP) => return Kind::Skipped("symlink loop".into()),
+                Err(e) => return Kind::Skipped(format!("cannot stat: {}", describe(&e.into()))),
+            }
+        }
+        other => other,
     };
-    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
-    unsafe { libc::access(c_path.as_ptr(), libc::X_OK) == 0 }
+    classify_type(file_type, dir, name, path, visit)
+}
+
+fn classify_type<T, F>(
+    file_type: FileType,
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    path: &Path,
+    visit: &F,
+) -> Kind<T>
+where
+    F: Fn(Entry<'_>) -> T,
+{
+    match file_type {
+        FileType::RegularFile => {
+            if rfs::accessat(dir, name, Access::EXEC_OK, AtFlags::empty()).is_ok() {
+                Kind::Executable(visit(Entry { dir, name, path }))
+            } else {
+                Kind::NotExecutable
+            }
+        }
+        _ => Kind::Special,
+    }
 }
 
 /// An I/O error as a short phrase, without Rust's "(os error N)" suffix.
@@ -332,6 +375,8 @@ pub fn describe(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::CString;
+    use std::fs;
     use std::os::unix::fs::{symlink, PermissionsExt};
 
     fn exe(path: &Path) {
@@ -340,7 +385,11 @@ mod tests {
         fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
-    fn rels(walk: &Walk) -> Vec<String> {
+    fn walk_paths(roots: &[PathBuf]) -> Walk<PathBuf> {
+        walk(roots, |entry| entry.path.to_path_buf())
+    }
+
+    fn rels(walk: &Walk<PathBuf>) -> Vec<String> {
         walk.candidates
             .iter()
             .map(|c| c.rel.to_string_lossy().into_owned())
@@ -353,15 +402,16 @@ mod tests {
         for name in ["b", "a/z", "a-c", "A", ".hidden", "a/b/c"] {
             exe(&dir.path().join(name));
         }
-        let walk = walk(&[dir.path().to_path_buf()]);
+        let walk = walk_paths(&[dir.path().to_path_buf()]);
         assert_eq!(rels(&walk), [".hidden", "A", "a-c", "a/b/c", "a/z", "b"]);
+        assert!(walk.candidates.iter().all(|c| c.found == c.path));
     }
 
     #[test]
-    fn files_without_exec_permission_are_counted_not_listed() {
+    fn files_without_exec_permission_are_counted_not_visited() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("plain"), b"x").unwrap();
-        let walk = walk(&[dir.path().to_path_buf()]);
+        let walk = walk_paths(&[dir.path().to_path_buf()]);
         assert!(walk.candidates.is_empty());
         assert_eq!(walk.stats.not_executable, 1);
     }
@@ -372,7 +422,7 @@ mod tests {
         exe(&dir.path().join("inner/pipeline"));
         symlink(dir.path(), dir.path().join("inner/loop")).unwrap();
         symlink(dir.path().join("inner"), dir.path().join("alias")).unwrap();
-        let walk = walk(&[dir.path().to_path_buf()]);
+        let walk = walk_paths(&[dir.path().to_path_buf()]);
         // "alias" and "inner" are the same directory at the same depth: the
         // byte-wise smaller name wins.
         assert_eq!(rels(&walk), ["alias/pipeline"]);
@@ -383,7 +433,7 @@ mod tests {
     fn dangling_symlinks_are_skipped_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         symlink(dir.path().join("nowhere"), dir.path().join("dangling")).unwrap();
-        let walk = walk(&[dir.path().to_path_buf()]);
+        let walk = walk_paths(&[dir.path().to_path_buf()]);
         assert_eq!(walk.skipped.len(), 1);
         assert_eq!(walk.skipped[0].1, "dangling symlink");
     }
@@ -392,7 +442,7 @@ mod tests {
     fn a_missing_root_is_reported_and_a_file_root_is_a_candidate() {
         let dir = tempfile::tempdir().unwrap();
         exe(&dir.path().join("solo"));
-        let walk = walk(&[dir.path().join("missing"), dir.path().join("solo")]);
+        let walk = walk_paths(&[dir.path().join("missing"), dir.path().join("solo")]);
         assert_eq!(walk.missing_roots, [0]);
         assert_eq!(walk.candidates.len(), 1);
         assert_eq!(walk.candidates[0].root, 1);
@@ -400,14 +450,31 @@ mod tests {
     }
 
     #[test]
-    fn fifos_are_never_candidates() {
+    fn fifos_are_never_visited() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
         let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
         // SAFETY: valid C string.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o755) }, 0);
-        let walk = walk(&[dir.path().to_path_buf()]);
+        let walk = walk_paths(&[dir.path().to_path_buf()]);
         assert!(walk.candidates.is_empty());
         assert_eq!(walk.stats.special, 1);
+    }
+
+    #[test]
+    fn a_big_flat_directory_gives_the_same_order_on_any_thread_count() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..300 {
+            exe(&dir.path().join(format!("f{:03}", (i * 7919) % 300)));
+        }
+        let roots = [dir.path().to_path_buf()];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let parallel = pool.install(|| rels(&walk_paths(&roots)));
+        let serial = rels(&walk_paths(&roots));
+        assert_eq!(parallel, serial);
+        assert_eq!(serial.first().map(String::as_str), Some("f000"));
     }
 }

@@ -194,3 +194,33 @@ def test_the_coordinator_needs_the_airflow_extra(
     extra_airflow = re.compile(r"""extra\s*==\s*["']airflow["']""")
     airflow_requirements = [r for r in found["requires"] if extra_airflow.search(r)]
     assert any(r.startswith("apache-airflow-task-sdk") for r in airflow_requirements)
+
+
+def test_the_command_line_runs_from_the_installed_wheel(
+    venv_python: Path, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    script = venv_python.with_name("afbundle")
+    assert script.exists(), "the wheel did not install the `afbundle` console script"
+    helped = run([str(script), "--help"], env=clean_env, cwd=tmp_path)
+    assert "pack" in helped.stdout and "exit status" in helped.stdout
+    binary = tmp_path / "prog"
+    binary.write_bytes(b"\x7fELF" + bytes(100))
+    binary.chmod(0o755)
+    packed = tmp_path / "bundle"
+    run(
+        [
+            str(venv_python),
+            "-I",
+            "-c",
+            "import sys, afbundle; afbundle.pack(sys.argv[1], sys.argv[2], manifest={"
+            "'airflow_bundle_metadata_version': '1.0', 'source': 'p.c', "
+            "'dags': {'d': {'tasks': []}},"
+            "'sdk': {'language': 'c', 'version': '1', 'supervisor_schema_version': '2026-06-16'}})",
+            str(binary),
+            str(packed),
+        ],
+        env=clean_env,
+        cwd=tmp_path,
+    )
+    found = run([str(script), "find", "d", str(tmp_path)], env=clean_env, cwd=tmp_path)
+    assert found.stdout.strip() == str(packed.resolve())
