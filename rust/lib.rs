@@ -30,6 +30,8 @@ mod py_bundle;
 #[cfg(feature = "python")]
 mod py_errors;
 #[cfg(feature = "python")]
+mod py_inspect;
+#[cfg(feature = "python")]
 mod py_pack;
 #[cfg(feature = "python")]
 mod py_scan;
@@ -56,5 +58,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_pack::strip, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::dump_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::build_trailer, m)?)?;
+    m.add_function(wrap_pyfunction!(py_inspect::parse_manifest, m)?)?;
+    m.add_function(wrap_pyfunction!(py_inspect::read_trailer, m)?)?;
+    m.add_function(wrap_pyfunction!(py_inspect::sha256_prefix, m)?)?;
     Ok(())
 }

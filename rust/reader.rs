@@ -201,6 +201,11 @@ impl OpenFile {
         Ok(())
     }
 
+    /// SHA-256 of bytes `[0, len)` of this file.
+    pub fn sha256_prefix(&self, len: u64) -> Result<[u8; 32], ErrorKind> {
+        hash::sha256_prefix(&self.file, len)
+    }
+
     /// Fail with [`ErrorKind::Changed`] if the file's `fstat` differs from the open.
     pub fn ensure_unchanged(&self) -> Result<(), ErrorKind> {
         let now = self.file.metadata().map_err(|e| ErrorKind::io("stat", e))?;

@@ -31,11 +31,9 @@ import dataclasses
 import datetime
 import enum
 import functools
-import hashlib
 import json
 import os
 import re
-import struct
 import sys
 import tempfile
 import threading
@@ -79,8 +77,6 @@ MANIFEST_FILE_NAME = "airflow-metadata.yaml"
 #: The ``airflow_bundle_metadata_version`` written when pack builds the manifest.
 METADATA_VERSION = "1.0"
 #: Trailer fields, spec "Trailer Layout": lengths, footer_ver, digest, reserved, magic.
-TRAILER = struct.Struct("<III32s12s8s")
-HASH_CHUNK = 1 << 20
 #: Manifest fields pack builds from flags, so violations can name the flag.
 FLAG_OF_FIELD = {
     "$.sdk.language": "--language",
@@ -332,9 +328,7 @@ def json_path(segments: Iterable[Any]) -> str:
 def load_manifest(raw: bytes, *, label: str) -> dict[Any, Any]:
     """Read manifest bytes the way afbundle reads a bundle's: UTF-8, YAML 1.2, a mapping.
 
-    The compiled core's manifest reader (with its size, depth and alias limits)
-    is the only YAML 1.2 reader afbundle has; it is reached by wrapping the
-    bytes in a minimal bundle in a temporary file.
+    Uses the compiled core's manifest reader, with its size, depth and alias limits.
 
     Raises:
         CliError: the bytes are not a UTF-8 YAML mapping (exit status 1).
@@ -343,18 +337,10 @@ def load_manifest(raw: bytes, *, label: str) -> dict[Any, Any]:
         >>> load_manifest(b"sdk: {supervisor_schema_version: 2026-06-16}", label="m.yaml")
         {'sdk': {'supervisor_schema_version': '2026-06-16'}}
     """
-    stub = b"\0"
-    trailer = _core.build_trailer(0, len(raw), hashlib.sha256(stub).digest())
     try:
-        with tempfile.NamedTemporaryFile(prefix=".afbundle-manifest-") as wrapper:
-            wrapper.write(stub + raw + trailer)
-            wrapper.flush()
-            return afbundle.read_bundle(wrapper.name, verify=False).metadata
+        return _core.parse_manifest(raw, label)
     except ManifestError as exc:
         raise CliError(label, exc.reason, ExitCode.INVALID) from exc
-    except OSError as exc:
-        reason = f"cannot stage the manifest in a temporary file: {exc}"
-        raise CliError(label, reason, ExitCode.ERROR) from exc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -637,20 +623,16 @@ class BundleView:
     @classmethod
     def from_trailer(cls, path: Path, manifest_error: str) -> BundleView:
         """The regions of a bundle whose trailer the core accepted but whose manifest it did not."""
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            f.seek(size - TRAILER.size)
-            source_len, metadata_len, footer_version, digest, _, _ = TRAILER.unpack(f.read())
-        metadata_start = size - TRAILER.size - metadata_len
+        trailer = _core.read_trailer(path)
         return cls(
             path=path.resolve(),
-            size=size,
-            footer_version=footer_version,
-            source_start=metadata_start - source_len,
-            source_len=source_len,
-            metadata_start=metadata_start,
-            metadata_len=metadata_len,
-            binary_sha256=digest,
+            size=trailer["size"],
+            footer_version=trailer["footer_version"],
+            source_start=trailer["source_start"],
+            source_len=trailer["source_len"],
+            metadata_start=trailer["metadata_start"],
+            metadata_len=trailer["metadata_len"],
+            binary_sha256=trailer["binary_sha256"],
             metadata=None,
             manifest_error=manifest_error,
         )
@@ -702,7 +684,7 @@ class BundleView:
             ("binary", 0, self.source_start),
             ("source", self.source_start, self.source_len),
             ("manifest", self.metadata_start, self.metadata_len),
-            ("trailer", self.size - TRAILER.size, TRAILER.size),
+            ("trailer", self.size - afbundle.TRAILER_SIZE, afbundle.TRAILER_SIZE),
         ]
 
     def summary(self, verified: bool | None) -> dict[str, Any]:
@@ -771,16 +753,8 @@ def verify_view(view: BundleView) -> Verification:
 
 
 def _sha256_prefix(path: Path, length: int) -> bytes:
-    digest = hashlib.sha256()
-    with reporting(path), open(path, "rb") as f:
-        remaining = length
-        while remaining:
-            chunk = f.read(min(remaining, HASH_CHUNK))
-            if not chunk:
-                raise CliError(path, "file shrank while it was being hashed", ExitCode.INVALID)
-            digest.update(chunk)
-            remaining -= len(chunk)
-    return digest.digest()
+    with reporting(path):
+        return _core.sha256_prefix(path, length)
 
 
 # --------------------------------------------------------------------------- pack

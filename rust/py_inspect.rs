@@ -1,0 +1,70 @@
+//! Primitives for tools that look at one file: parse a manifest, read a
+//! trailer without the manifest, hash a file prefix. All GIL-free.
+
+use std::path::{Path, PathBuf};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use pythonize::pythonize;
+
+use crate::error::ErrorKind;
+use crate::manifest;
+use crate::py_errors::manifest_error;
+use crate::reader::OpenFile;
+
+/// Parse manifest bytes as a bundle's manifest is read (UTF-8, YAML 1.2, a
+/// mapping, within the size/depth/alias limits); `label` names it in errors.
+#[pyfunction]
+#[pyo3(signature = (data, label = "<manifest>"))]
+pub fn parse_manifest<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    label: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let parsed = py
+        .detach(|| manifest::parse(data))
+        .map_err(|k| k.at(label))?;
+    pythonize(py, &parsed.value).map_err(|e| manifest_error(Path::new(label), e))
+}
+
+/// The trailer and region layout of the bundle at `path`, without reading
+/// its manifest: a dict with `size`, `footer_version`, `source_start`,
+/// `source_len`, `metadata_start`, `metadata_len`, `binary_sha256`.
+#[pyfunction]
+pub fn read_trailer<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+    let (state, trailer, layout) = py.detach(|| {
+        let open = OpenFile::open(&path)?;
+        let (trailer, layout) = open.trailer().map_err(|k| k.at(&path))?;
+        Ok::<_, crate::error::Error>((open.state(), trailer, layout))
+    })?;
+    let out = PyDict::new(py);
+    out.set_item("size", state.size)?;
+    out.set_item("footer_version", trailer.footer_ver)?;
+    out.set_item("source_start", layout.source_start)?;
+    out.set_item("source_len", layout.source_len)?;
+    out.set_item("metadata_start", layout.metadata_start)?;
+    out.set_item("metadata_len", layout.metadata_len)?;
+    out.set_item("binary_sha256", PyBytes::new(py, &trailer.binary_sha256))?;
+    Ok(out)
+}
+
+/// SHA-256 of the first `length` bytes of the file at `path`.
+#[pyfunction]
+pub fn sha256_prefix<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    length: u64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let digest = py.detach(|| {
+        let open = OpenFile::open(&path)?;
+        if open.state().size < length {
+            return Err(ErrorKind::Changed(format!(
+                "the file has {} bytes, fewer than the {length} to hash",
+                open.state().size
+            ))
+            .at(&path));
+        }
+        open.sha256_prefix(length).map_err(|k| k.at(&path))
+    })?;
+    Ok(PyBytes::new(py, &digest))
+}
