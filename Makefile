@@ -47,6 +47,7 @@ lint: $(STAMP)
 	cargo clippy --quiet --all-targets --no-default-features -- -D warnings
 	$(BIN)/ruff check python tests benches scripts
 	$(BIN)/ruff format --check python tests benches scripts
+	$(BIN)/mypy --strict python/afbundle
 
 fmt: $(STAMP)
 	cargo fmt

@@ -143,7 +143,8 @@ def as_nobody() -> Callable[[str], subprocess.CompletedProcess]:
     calls setuid: the interpreter may live where ``nobody`` cannot read (pyenv
     under /root), so exec'ing it as ``nobody`` would fail.
     """
-    prelude = "import json, os, sys\nimport afbundle\n"
+    # afbundle imports its report records and logging lazily: load them here too.
+    prelude = "import json, os, sys, logging\nimport afbundle, afbundle._report\n"
     if os.geteuid() == 0:
         try:
             nobody = pwd.getpwnam("nobody")

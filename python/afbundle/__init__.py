@@ -17,8 +17,6 @@ on first access (it needs the ``airflow`` extra).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from afbundle._core import (
     FOOTER_VERSION,
     MAGIC,
@@ -29,7 +27,6 @@ from afbundle._core import (
 )
 from afbundle._digest_cache import default_cache_dir
 from afbundle._pack import dump_manifest, pack
-from afbundle._report import Rejection, ScanReport, ScanStats, Skip
 from afbundle._scan import find, scan
 from afbundle.errors import (
     BundleError,
@@ -41,7 +38,11 @@ from afbundle.errors import (
     UnsupportedFooterVersionError,
 )
 
+TYPE_CHECKING = False  # not from typing: `import afbundle` stays light
 if TYPE_CHECKING:
+    from typing import Any
+
+    from afbundle._report import Rejection, ScanReport, ScanStats, Skip
     from afbundle.coordinator import ExecutableCoordinator
 
 __all__ = [
@@ -71,10 +72,18 @@ __all__ = [
 ]
 
 
+_REPORT_RECORDS = frozenset({"Rejection", "ScanReport", "ScanStats", "Skip"})
+
+
 def __getattr__(name: str) -> Any:
     # Airflow is heavy and optional: import the coordinator only when asked for.
     if name == "ExecutableCoordinator":
         from afbundle.coordinator import ExecutableCoordinator
 
         return ExecutableCoordinator
+    # The report records are dataclasses; dataclasses is slow to import.
+    if name in _REPORT_RECORDS:
+        from afbundle import _report
+
+        return getattr(_report, name)
     raise AttributeError(f"module 'afbundle' has no attribute {name!r}")

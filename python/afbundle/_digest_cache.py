@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from afbundle import _core
+
+TYPE_CHECKING = False  # not from typing: keep `import afbundle` light
 
 if TYPE_CHECKING:
     from afbundle._scan import KeywordLogger

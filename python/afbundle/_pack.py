@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, TypeAlias
 
 from afbundle import _core
 
+TYPE_CHECKING = False  # not from typing: keep `import afbundle` light
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
 __all__ = ["dump_manifest", "pack"]
 
-PathArg: TypeAlias = "str | os.PathLike[str]"
+if TYPE_CHECKING:
+    PathArg: TypeAlias = "str | os.PathLike[str]"
 
 
 def dump_manifest(manifest: Mapping[str, Any]) -> bytes:

@@ -8,52 +8,59 @@ wording the not-found error the way Airflow operators already alert on.
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol, TypeAlias
 
 from afbundle import _core
 from afbundle._digest_cache import usable_cache_dir
-from afbundle._report import Rejection, ScanReport, ScanStats, Skip
 from afbundle.errors import BundleError, BundleNotFoundError
+
+# typing, logging and the report records (dataclasses) are imported on first
+# use, not here: `import afbundle` must stay cheap for every worker process.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any, Protocol, TypeAlias
+
+    from afbundle._report import Rejection, ScanReport, ScanStats, Skip
+
+    PathArg: TypeAlias = "str | os.PathLike[str]"
+    #: One root or several; each is a directory (walked recursively) or a file.
+    Roots: TypeAlias = "PathArg | Iterable[PathArg]"
+
+    class KeywordLogger(Protocol):
+        """A structlog-style logger: an event string plus keyword context."""
+
+        def debug(self, event: str, **kw: Any) -> Any: ...
+        def warning(self, event: str, **kw: Any) -> Any: ...
+
 
 __all__ = ["Roots", "find", "scan"]
 
-PathArg: TypeAlias = "str | os.PathLike[str]"
-#: One root or several; each is a directory (walked recursively) or a file.
-Roots: TypeAlias = "PathArg | Iterable[PathArg]"
 
 MISSING_SCHEMA_VERSION = "missing or invalid sdk.supervisor_schema_version"
 
 
-class KeywordLogger(Protocol):
-    """A structlog-style logger: an event string plus keyword context."""
-
-    def debug(self, event: str, **kw: Any) -> Any: ...
-    def warning(self, event: str, **kw: Any) -> Any: ...
-
-
 class _StdlibLogger:
-    """Adapts :mod:`logging` to the keyword-style calls used here."""
+    """Adapts :mod:`logging` (the ``afbundle`` logger) to keyword-style calls."""
 
-    def __init__(self, logger: logging.Logger) -> None:
-        self._logger = logger
+    def _log(self, level: str, event: str, kw: dict[str, Any]) -> None:
+        import logging
 
-    def _log(self, level: int, event: str, kw: dict[str, Any]) -> None:
-        if self._logger.isEnabledFor(level):
+        logger = logging.getLogger("afbundle")
+        number = logging.getLevelName(level)
+        if logger.isEnabledFor(number):
             context = " ".join(f"{k}={v!r}" for k, v in kw.items())
-            self._logger.log(level, "%s %s", event, context)
+            logger.log(number, "%s %s", event, context)
 
     def debug(self, event: str, **kw: Any) -> None:
-        self._log(logging.DEBUG, event, kw)
+        self._log("DEBUG", event, kw)
 
     def warning(self, event: str, **kw: Any) -> None:
-        self._log(logging.WARNING, event, kw)
+        self._log("WARNING", event, kw)
 
 
-_default_log = _StdlibLogger(logging.getLogger("afbundle"))
+_default_log = _StdlibLogger()
 
 
 def _as_roots(roots: Roots) -> list[Path]:
@@ -71,6 +78,8 @@ def _walk(
     log: KeywordLogger,
     cache_dir: Path | None = None,
 ) -> tuple[Any, list[Rejection], list[Skip], ScanStats]:
+    from afbundle._report import Rejection, ScanStats, Skip
+
     raw = _core.scan_roots(
         roots, verify=verify, threads=threads, dag_id=dag_id, cache_dir=cache_dir
     )
@@ -104,6 +113,8 @@ def scan(
         >>> [(str(b.path), b.dag_ids) for b in report.bundles]
         [('/opt/airflow/executable-bundles/example', ('example_dag',))]
     """
+    from afbundle._report import ScanReport
+
     log = log or _default_log
     root_paths = _as_roots(roots)
     raw, rejected, skipped, stats = _walk(
@@ -164,6 +175,8 @@ def find(
         >>> str(bundle.path), bundle.supervisor_schema_version
         ('/opt/airflow/executable-bundles/example', '2026-06-16')
     """
+    from afbundle._report import Rejection
+
     log = log or _default_log
     root_paths = _as_roots(roots)
     raw, rejected, _skipped, stats = _walk(

@@ -96,6 +96,11 @@ def _validate_threads(
         raise ValueError(f"{attribute.name} must be a positive int or None, not {value!r}")
 
 
+def _convert_cache_dir(value: _PathLike | None) -> pathlib.Path | None:
+    """``~``-expanded path of the persistent digest cache, or ``None`` for the default."""
+    return None if value is None else pathlib.Path(value).expanduser()
+
+
 @attrs.define(kw_only=True)
 class ExecutableCoordinator(SubprocessCoordinator):
     """Run tasks whose DAG lives in a native executable bundle, found with :func:`afbundle.find`.
@@ -156,10 +161,7 @@ class ExecutableCoordinator(SubprocessCoordinator):
     )
     threads: int | None = attrs.field(default=None, validator=_validate_threads)
     digest_cache: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
-    cache_dir: pathlib.Path | None = attrs.field(
-        default=None,
-        converter=attrs.converters.optional(lambda v: pathlib.Path(v).expanduser()),
-    )
+    cache_dir: pathlib.Path | None = attrs.field(default=None, converter=_convert_cache_dir)
 
     def _build_execute_task_command(self, *, what: TaskInstance) -> tuple[list[str], str | None]:
         """Find the bundle for ``what.dag_id``; return its path as the command, and its schema.
