@@ -52,6 +52,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_bundle::read_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::clear_digest_cache, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::check_cache_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(py_bundle::_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::digest_cache_len, m)?)?;
     m.add_function(wrap_pyfunction!(py_scan::scan_roots, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::pack, m)?)?;

@@ -162,3 +162,26 @@ pub fn clear_digest_cache() {
 pub fn digest_cache_len() -> usize {
     cache::len()
 }
+
+/// Panic on purpose, on this thread or in a worker of the walk's thread pool,
+/// so the tests can check that a Rust panic reaches Python as an exception
+/// and leaves the process usable.
+#[pyfunction]
+#[pyo3(signature = (in_worker_thread = false))]
+pub fn _panic_for_tests(py: Python<'_>, in_worker_thread: bool) -> PyResult<()> {
+    if !in_worker_thread {
+        panic!("afbundle: deliberate panic for tests");
+    }
+    let pool = crate::scan::pool(Some(2)).map_err(pyo3::exceptions::PyRuntimeError::new_err)?;
+    py.detach(|| {
+        pool.install(|| {
+            use rayon::prelude::*;
+            (0..8).into_par_iter().for_each(|i| {
+                if i == 5 {
+                    panic!("afbundle: deliberate panic in a worker thread");
+                }
+            })
+        })
+    });
+    Ok(())
+}
