@@ -163,3 +163,18 @@ def test_worker_process(benchmark, tree, impl, tmp_path_factory):
     _run(benchmark, run, rounds=3)
     measured = inside[1:]  # the first call was the warm-up round
     benchmark.extra_info["find_seconds"] = sum(measured) / len(measured)
+
+
+@pytest.mark.parametrize("impl", ["afbundle", "afbundle+sealed-copy"])
+def test_verified_exec_cost(benchmark, tree, impl):
+    """What verified exec adds to a cold find: copying the winner into a sealed
+    memfd and hashing that copy (afbundle.seal)."""
+    name, root = tree
+    benchmark.group = f"{name} find(target) cold, path vs sealed copy"
+
+    def run() -> None:
+        bundle = afbundle_find(root, TARGET)
+        if impl.endswith("sealed-copy"):
+            afbundle.seal(bundle.path).close()
+
+    _run(benchmark, run, setup=CLEAR["afbundle"])

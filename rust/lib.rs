@@ -21,6 +21,8 @@ pub mod reader;
 #[deny(missing_docs)]
 pub mod scan;
 #[deny(missing_docs)]
+pub mod sealed;
+#[deny(missing_docs)]
 pub mod trailer;
 #[deny(missing_docs)]
 pub mod walk;
@@ -62,5 +64,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_inspect::parse_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect::read_trailer, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect::sha256_prefix, m)?)?;
+    m.add_function(wrap_pyfunction!(py_bundle::seal_bundle, m)?)?;
     Ok(())
 }

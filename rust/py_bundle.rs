@@ -185,3 +185,13 @@ pub fn _panic_for_tests(py: Python<'_>, in_worker_thread: bool) -> PyResult<()> 
     });
     Ok(())
 }
+
+/// Copy the bundle at `path` into a sealed memfd and verify those bytes.
+/// Returns `(fd, bundle)`; the caller owns `fd` (close-on-exec) and must
+/// close it.
+#[pyfunction]
+pub fn seal_bundle(py: Python<'_>, path: PathBuf) -> PyResult<(i32, PyBundle)> {
+    use std::os::fd::IntoRawFd;
+    let (fd, bundle) = py.detach(|| crate::sealed::seal(&path))?;
+    Ok((fd.into_raw_fd(), PyBundle::new(bundle)))
+}

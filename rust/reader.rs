@@ -102,7 +102,8 @@ impl OpenFile {
         Self::from_file(File::from(fd), path)
     }
 
-    fn from_file(file: File, path: &Path) -> Result<Self> {
+    /// Wrap an already open file (it must be a regular file).
+    pub fn from_file(file: File, path: &Path) -> Result<Self> {
         let meta = file
             .metadata()
             .map_err(|e| ErrorKind::io("stat", e).at(path))?;

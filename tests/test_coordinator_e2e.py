@@ -342,3 +342,18 @@ def test_airflow_worker_reports_a_missing_bundle_as_file_not_found(tmp_path: Pat
 
     assert outcome["error"].startswith("BundleNotFoundError: cannot find executable bundle")
     assert outcome["actions"] == []
+
+
+def test_verified_exec_runs_the_sealed_copy_and_releases_it(tmp_path: Path) -> None:
+    write_native_bundle(tmp_path / "bundles" / "pipeline", "e2e_dag", "succeed")
+    api = ExecutionAPIStub()
+    coordinator = ExecutableCoordinator(executables_root=tmp_path, verified_exec=True)
+
+    result, events = run_task(coordinator, "e2e_dag", api)
+
+    assert (result.exit_code, result.final_state) == (0, "success")
+    [hello] = events_named(events, "hello from the bundle")
+    # The kernel ran the sealed memfd of this (the supervising) process, not the path.
+    assert re.fullmatch(rf"/proc/{os.getpid()}/fd/\d+", hello["argv"][0])
+    assert re.fullmatch(f"--comm={ADDRESS}", hello["argv"][1])
+    assert coordinator._sealed == []  # the memfd is released once the task is over

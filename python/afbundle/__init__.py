@@ -28,6 +28,7 @@ from afbundle._core import (
 from afbundle._digest_cache import default_cache_dir
 from afbundle._pack import dump_manifest, pack
 from afbundle._scan import find, scan
+from afbundle._sealed import SealedBundle, seal
 from afbundle.errors import (
     BundleError,
     BundleFormatError,
@@ -60,6 +61,7 @@ __all__ = [
     "Rejection",
     "ScanReport",
     "ScanStats",
+    "SealedBundle",
     "Skip",
     "UnsupportedFooterVersionError",
     "__version__",
@@ -69,6 +71,7 @@ __all__ = [
     "pack",
     "read_bundle",
     "scan",
+    "seal",
 ]
 
 

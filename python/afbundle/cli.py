@@ -1345,11 +1345,36 @@ def cmd_find(args: argparse.Namespace) -> int:
         if args.json and isinstance(not_found, BundleNotFoundError):
             print_json(_find_json(args.dag_id, None, not_found))
         raise
+    if args.exec_args is not None:
+        return _exec_sealed(bundle, args.dag_id, args.exec_args)
     if args.json:
         print_json(_find_json(args.dag_id, bundle, None))
     else:
         print(bundle.path)
     return ExitCode.OK
+
+
+def _exec_sealed(bundle: afbundle.Bundle, dag_id: str, argv: list[str]) -> int:
+    """Replace this process with a sealed, verified copy of ``bundle`` (``find --exec``).
+
+    The copy's bytes are checked after sealing, so a file swapped on disk in
+    the meantime cannot run. Only returns (with an error) when that fails.
+    """
+    with reporting(bundle.path):
+        sealed = afbundle.seal(bundle.path)
+    if sealed.bundle.binary_sha256 != bundle.binary_sha256 or dag_id not in sealed.bundle.dag_ids:
+        sealed.close()
+        reason = "changed between its verification and sealing; not running it"
+        raise CliError(bundle.path, reason, ExitCode.INVALID)
+    assert sealed.fd is not None
+    # A `#!` interpreter opens the program by its /proc path after the exec, so
+    # the descriptor must survive it.
+    os.set_inheritable(sealed.fd, True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with reporting(bundle.path):
+        os.execv(f"/proc/self/fd/{sealed.fd}", [str(bundle.path), *argv])
+    return ExitCode.ERROR  # not reached: execv either replaces the process or raises
 
 
 def _find_json(
@@ -1513,6 +1538,14 @@ def _add_find(subparsers: Any) -> None:
     p.add_argument("roots", metavar="ROOT", nargs="+")
     p.add_argument("--json", action="store_true", help="print a JSON document")
     p.add_argument("--threads", metavar="N", type=_positive_int, help="walker threads")
+    p.add_argument(
+        "--exec",
+        dest="exec_args",
+        nargs=argparse.REMAINDER,
+        metavar="ARG",
+        help="run the bundle instead of printing its path: a sealed in-memory copy whose bytes "
+        "were verified, with the remaining arguments (must come last)",
+    )
 
 
 def _add_strip(subparsers: Any) -> None:

@@ -1,0 +1,142 @@
+//! Verified exec: a bundle copied into a sealed in-memory file, verified there.
+//!
+//! Verifying a bundle on disk and then executing its path leaves a window:
+//! the file can be replaced in between, and the kernel would run bytes that
+//! were never checked. Here the bundle is copied into a `memfd`, the memfd is
+//! sealed (no write, shrink or grow, and no further seal changes), and the
+//! trailer, hash and manifest are checked on *those* bytes. Executing the
+//! memfd (by `/proc/<pid>/fd/<n>` or `fexecve`) then runs exactly what was
+//! verified, whatever happens to the file on disk.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use rustix::fs::{fcntl_add_seals, memfd_create, MemfdFlags, SealFlags};
+use rustix::io::Errno;
+
+use crate::error::{ErrorKind, Result};
+use crate::hash::CHUNK;
+use crate::reader::{resolve, Bundle, OpenFile};
+use crate::trailer::hex;
+
+/// Copy the bundle at `path` into a sealed memfd and verify the copy.
+///
+/// Returns the memfd (close-on-exec) and the bundle as read from it. Fails
+/// with a clear I/O error where memfds or sealing are unavailable; there is
+/// no silent fallback to the on-disk file.
+pub fn seal(path: &Path) -> Result<(OwnedFd, Bundle)> {
+    let source = OpenFile::open(path)?;
+    let resolved = resolve(path);
+    let name = format!(
+        "afbundle:{}",
+        resolved
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
+    let flags = MemfdFlags::ALLOW_SEALING | MemfdFlags::CLOEXEC;
+    // MFD_EXEC (Linux 6.3+) keeps the memfd executable where the
+    // vm.memfd_noexec sysctl would otherwise refuse it; older kernels do not
+    // know the flag (EINVAL) and make memfds executable anyway.
+    let memfd = match memfd_create(name.as_str(), flags | MemfdFlags::EXEC) {
+        Err(Errno::INVAL) => memfd_create(name.as_str(), flags),
+        other => other,
+    }
+    .map_err(|e| {
+        ErrorKind::io("create a sealed memory file (memfd_create)", e.into()).at(&resolved)
+    })?;
+    let mut copy = File::from(memfd);
+
+    let size = source.state().size;
+    let mut offset = 0;
+    while offset < size {
+        let chunk = (size - offset).min(CHUNK as u64);
+        let bytes = source
+            .read_region(offset, chunk, "copy bundle")
+            .map_err(|k| k.at(&resolved))?;
+        copy.write_all(&bytes)
+            .map_err(|e| ErrorKind::io("copy bundle into memory", e).at(&resolved))?;
+        offset += chunk;
+    }
+    source.ensure_unchanged().map_err(|k| k.at(&resolved))?;
+    let seals = SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL;
+    fcntl_add_seals(&copy, seals)
+        .map_err(|e| ErrorKind::io("seal the memory file", e.into()).at(&resolved))?;
+
+    // Verify the sealed bytes themselves: nothing can change them any more.
+    let duplicate = copy
+        .try_clone()
+        .map_err(|e| ErrorKind::io("duplicate the memory file", e).at(&resolved))?;
+    let sealed = OpenFile::from_file(duplicate, &resolved)?;
+    let (trailer, layout) = sealed.trailer().map_err(|k| k.at(&resolved))?;
+    let actual = sealed
+        .sha256_prefix(layout.source_start)
+        .map_err(|k| k.at(&resolved))?;
+    if actual != trailer.binary_sha256 {
+        return Err(ErrorKind::DigestMismatch {
+            expected: hex(&trailer.binary_sha256),
+            actual: hex(&actual),
+        }
+        .at(&resolved));
+    }
+    let manifest = sealed.manifest(&layout).map_err(|k| k.at(&resolved))?;
+    let bundle = Bundle {
+        path: resolved,
+        state: sealed.state(),
+        trailer,
+        layout,
+        manifest,
+        verified: true,
+    };
+    Ok((OwnedFd::from(copy), bundle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::sha256;
+    use crate::trailer::Trailer;
+    use rustix::fs::fcntl_get_seals;
+    use std::os::unix::fs::FileExt;
+
+    fn bundle(path: &Path, binary: &[u8]) -> Vec<u8> {
+        let meta = b"dags: {d: {}}\nsdk: {supervisor_schema_version: '2026-06-16'}\n";
+        let t = Trailer::new(0, meta.len() as u32, sha256(binary));
+        let bytes = [binary, &meta[..], &t.to_bytes()].concat();
+        std::fs::write(path, &bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn the_sealed_copy_is_the_file_verified_and_immutable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b");
+        let bytes = bundle(&path, b"\x7fELF binary");
+        let (fd, b) = seal(&path).unwrap();
+        assert!(b.verified);
+        assert_eq!(b.manifest.dag_ids, ["d"]);
+        let seals = fcntl_get_seals(&fd).unwrap();
+        assert!(seals.contains(SealFlags::WRITE | SealFlags::SHRINK | SealFlags::GROW));
+        let file = File::from(fd);
+        let mut copy = vec![0; bytes.len()];
+        file.read_exact_at(&mut copy, 0).unwrap();
+        assert_eq!(copy, bytes);
+        assert!((&file).write_all(b"x").is_err());
+        assert!(file.set_len(1).is_err());
+    }
+
+    #[test]
+    fn a_corrupt_bundle_is_not_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b");
+        let mut bytes = bundle(&path, b"\x7fELF binary");
+        bytes[1] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = seal(&path).unwrap_err();
+        assert!(
+            matches!(err.kind, ErrorKind::DigestMismatch { .. }),
+            "{err}"
+        );
+    }
+}

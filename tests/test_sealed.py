@@ -1,0 +1,155 @@
+"""Verified exec: what runs is byte for byte what was verified."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import afbundle
+
+from _writer import bundle_bytes, write_bundle
+
+F_GET_SEALS = getattr(fcntl, "F_GET_SEALS", 1034)
+F_SEAL_WRITE, F_SEAL_SHRINK, F_SEAL_GROW = 0x0008, 0x0002, 0x0004
+
+
+def script_bundle(path: Path, message: str, dag: str = "d") -> Path:
+    """A bundle whose binary region is a shell script printing ``message``."""
+    script = f"#!/bin/sh\necho {message}\nexit 0\n".encode()
+    return write_bundle(path, binary=script, dag_ids=[dag])
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_the_sealed_copy_runs_and_holds_the_verified_bytes(tmp_path: Path) -> None:
+    path = script_bundle(tmp_path / "b", "original")
+    with afbundle.seal(path) as sealed:
+        assert sealed.bundle.verified and sealed.bundle.dag_ids == ("d",)
+        assert sealed.bundle.path == path.resolve()
+        with open(sealed.exec_path, "rb") as f:
+            assert f.read() == path.read_bytes()
+        run = subprocess.run([sealed.exec_path], capture_output=True, text=True, check=True)
+        assert run.stdout == "original\n"
+
+
+def test_replacing_the_file_after_sealing_does_not_change_what_runs(tmp_path: Path) -> None:
+    path = script_bundle(tmp_path / "b", "original")
+    with afbundle.seal(path) as sealed:
+        script_bundle(tmp_path / "swap", "replaced")
+        os.replace(tmp_path / "swap", path)  # swap by rename
+        first = subprocess.run([sealed.exec_path], capture_output=True, text=True, check=True)
+        path.write_bytes(bundle_bytes(binary=b"#!/bin/sh\necho rewritten\n"))  # in place
+        second = subprocess.run([sealed.exec_path], capture_output=True, text=True, check=True)
+    assert first.stdout == second.stdout == "original\n"
+    assert subprocess.run([path], capture_output=True, text=True).stdout == "rewritten\n"
+
+
+def test_the_memfd_is_sealed_against_writes_and_resizing(tmp_path: Path) -> None:
+    with afbundle.seal(script_bundle(tmp_path / "b", "x")) as sealed:
+        assert sealed.fd is not None
+        seals = fcntl.fcntl(sealed.fd, F_GET_SEALS)
+        assert seals & F_SEAL_WRITE and seals & F_SEAL_SHRINK and seals & F_SEAL_GROW
+        with pytest.raises(PermissionError):
+            os.pwrite(sealed.fd, b"tamper", 0)
+        with pytest.raises(PermissionError):
+            os.ftruncate(sealed.fd, 1)
+        assert not os.get_inheritable(sealed.fd)
+
+
+def test_a_corrupt_bundle_is_never_sealed_and_leaks_nothing(tmp_path: Path) -> None:
+    data = bytearray(bundle_bytes(binary=b"#!/bin/sh\necho bad\n"))
+    data[3] ^= 0xFF
+    path = tmp_path / "b"
+    path.write_bytes(bytes(data))
+    before = open_fds()
+    with pytest.raises(afbundle.BundleIntegrityError):
+        afbundle.seal(path)
+    assert open_fds() == before
+
+
+def test_closing_is_idempotent_and_releases_the_fd(tmp_path: Path) -> None:
+    before = open_fds()
+    sealed = afbundle.seal(script_bundle(tmp_path / "b", "x"))
+    assert open_fds() != before
+    sealed.close()
+    sealed.close()
+    assert open_fds() == before
+    assert "closed" in repr(sealed)
+
+
+@pytest.mark.airflow
+def test_the_coordinator_launches_the_sealed_copy_when_asked(tmp_path: Path) -> None:
+    pytest.importorskip("airflow.sdk", reason="needs apache-airflow-task-sdk")
+    import uuid
+
+    from airflow.sdk.api.datamodels._generated import TaskInstance
+
+    from afbundle.coordinator import ExecutableCoordinator
+
+    path = script_bundle(tmp_path / "root" / "b", "original", dag="tutorial_dag")
+    ti = TaskInstance(
+        id=uuid.uuid4(),
+        task_id="t",
+        dag_id="tutorial_dag",
+        run_id="r",
+        try_number=1,
+        dag_version_id=uuid.uuid4(),
+    )
+    coordinator = ExecutableCoordinator(executables_root=tmp_path / "root", verified_exec=True)
+    command, version = coordinator._build_execute_task_command(what=ti)
+    assert command[0].startswith(f"/proc/{os.getpid()}/fd/")
+    assert version == "2026-06-16"
+    script_bundle(tmp_path / "swap", "replaced", dag="tutorial_dag")
+    os.replace(tmp_path / "swap", path)
+    run = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert run.stdout == "original\n"
+    plain = ExecutableCoordinator(executables_root=tmp_path / "root")
+    assert plain._build_execute_task_command(what=ti)[0] == [str(path.resolve())]
+
+
+def test_find_exec_runs_the_sealed_copy_with_the_remaining_arguments(tmp_path: Path) -> None:
+    script = b'#!/bin/sh\necho "sealed run:" "$@"\nexit 3\n'
+    write_bundle(tmp_path / "root" / "b", binary=script, dag_ids=["d"])
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "afbundle",
+            "find",
+            "d",
+            str(tmp_path / "root"),
+            "--exec",
+            "a",
+            "-b",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.stdout == "sealed run: a -b\n"
+    assert run.returncode == 3  # the bundle's own exit status: the CLI process became it
+
+
+def test_find_exec_refuses_a_corrupt_bundle_without_running_anything(tmp_path: Path) -> None:
+    data = bytearray(bundle_bytes(binary=b"#!/bin/sh\necho ran\n", dag_ids=["d"]))
+    data[3] ^= 0xFF
+    (tmp_path / "root").mkdir()
+    path = tmp_path / "root" / "b"
+    path.write_bytes(bytes(data))
+    path.chmod(0o755)
+    run = subprocess.run(
+        [sys.executable, "-m", "afbundle", "find", "d", str(tmp_path / "root"), "--exec"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    assert "ran" not in run.stdout
+    assert "binary_sha256 mismatch" in run.stderr
