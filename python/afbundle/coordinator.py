@@ -136,8 +136,9 @@ class ExecutableCoordinator(SubprocessCoordinator):
         bytes were verified after sealing (:func:`afbundle.seal`), instead of
         the file's path, so replacing the file between the check and the
         launch cannot change what runs. Costs one copy and one hash of the
-        bundle per task (about 45 ms for a 30 MiB bundle on the benchmark machine); needs Linux memfds,
-        and fails the task with a clear error where they are unavailable.
+        bundle per task (about 45 ms for a 30 MiB bundle on the benchmark
+        machine); needs Linux memfds, and fails the task with a clear error
+        where they are unavailable.
     :param task_startup_timeout: Seconds to wait for the bundle to connect to
         both sockets (inherited from Airflow's ``SubprocessCoordinator``;
         default 10).
