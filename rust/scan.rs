@@ -323,4 +323,17 @@ mod tests {
         assert!(out.bundles[0].path.ends_with("a"));
         assert_eq!(out.stats.duplicate_files, 1);
     }
+
+    #[test]
+    fn a_file_that_vanishes_between_walk_and_open_is_skipped_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        match read_candidate(OpenFile::open(&gone), &gone, &ScanOptions::default()) {
+            Outcome::Skipped(path, reason) => {
+                assert_eq!(path, gone);
+                assert!(reason.contains("vanished"), "{reason}");
+            }
+            _ => panic!("expected a skip"),
+        }
+    }
 }
