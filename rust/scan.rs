@@ -129,47 +129,39 @@ fn scan_in_pool(roots: &[PathBuf], options: &ScanOptions) -> ScanOutput {
         },
         ..ScanOutput::default()
     };
+    // Every file with the magic counts once, under its first path in
+    // precedence order (hard links, symlinks to one file).
     let mut files_seen: HashSet<(u64, u64)> = HashSet::new();
+    let mut first_sight = |stats: &mut ScanStats, id, cost: reader::VerifyCost| {
+        if !files_seen.insert(id) {
+            stats.duplicate_files += 1;
+            return false;
+        }
+        stats.bundles_read += 1;
+        stats.bytes_hashed += cost.bytes_hashed;
+        stats.cache_hits += u64::from(cost.cache_hit);
+        true
+    };
     for outcome in outcomes {
         match outcome {
             Outcome::NotABundle => {}
-            Outcome::Uninteresting(id) => {
-                if files_seen.insert(id) {
-                    out.stats.bundles_read += 1;
-                } else {
-                    out.stats.duplicate_files += 1;
-                }
-            }
             Outcome::Skipped(path, reason) => out.skipped.push((path, reason)),
+            Outcome::Uninteresting(id) => {
+                first_sight(&mut out.stats, id, reader::VerifyCost::default());
+            }
             Outcome::Bundle(bundle, cost, id) => {
-                if !files_seen.insert(id) {
-                    out.stats.duplicate_files += 1;
-                    continue;
-                }
-                out.stats.bundles_read += 1;
-                out.stats.bytes_hashed += cost.bytes_hashed;
-                out.stats.cache_hits += u64::from(cost.cache_hit);
-                let wanted = options
-                    .dag_id
-                    .as_deref()
-                    .is_none_or(|d| bundle.manifest.declares(d));
-                if wanted {
+                if first_sight(&mut out.stats, id, cost) {
                     out.bundles.push(*bundle);
                 }
             }
             Outcome::Rejected(err, id, cost) => {
-                if !files_seen.insert(id) {
-                    out.stats.duplicate_files += 1;
-                    continue;
+                if first_sight(&mut out.stats, id, cost) {
+                    out.rejected.push(Rejection {
+                        kind: err.kind.name(),
+                        reason: err.kind.to_string(),
+                        path: err.path,
+                    });
                 }
-                out.stats.bundles_read += 1;
-                out.stats.bytes_hashed += cost.bytes_hashed;
-                out.stats.cache_hits += u64::from(cost.cache_hit);
-                out.rejected.push(Rejection {
-                    kind: err.kind.name(),
-                    reason: err.kind.to_string(),
-                    path: err.path,
-                });
             }
         }
     }
