@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 
@@ -15,30 +16,87 @@ use crate::error::ErrorKind;
 /// Bytes read per positioned read while hashing.
 pub const CHUNK: usize = 1 << 20;
 
+/// Regions at least this long are read on one thread while hashed on another.
+pub const OVERLAP_FROM: u64 = 4 * CHUNK as u64;
+
 /// SHA-256 of bytes `[0, len)` of `file`.
 ///
 /// A file that ends before `len` (it shrank while being read) is an
-/// [`ErrorKind::Changed`], never a short digest.
+/// [`ErrorKind::Changed`], never a short digest. Long regions overlap the
+/// copy out of the page cache with hashing (two 1 MiB buffers in flight), so
+/// hashing, not copying, sets the pace.
 pub fn sha256_prefix(file: &File, len: u64) -> Result<[u8; 32], ErrorKind> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
+    if len < OVERLAP_FROM {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
+        read_chunks(file, len, &mut buf, |chunk| hasher.update(chunk))?;
+        return Ok(hasher.finalize().into());
+    }
+    let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(1);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+    for _ in 0..2 {
+        empty_tx.send(vec![0u8; CHUNK]).expect("channel has room");
+    }
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || {
+            let mut hasher = Sha256::new();
+            for (buf, n) in full_rx {
+                hasher.update(&buf[..n]);
+                // The reader may have stopped early; a closed channel is fine.
+                let _ = empty_tx.send(buf);
+            }
+            hasher.finalize()
+        });
+        let mut offset = 0u64;
+        let read = (|| {
+            while offset < len {
+                let Ok(mut buf) = empty_rx.recv() else { break };
+                let want = usize::try_from(len - offset).map_or(CHUNK, |rest| rest.min(CHUNK));
+                let n = read_some(file, &mut buf[..want], offset, len)?;
+                offset += n as u64;
+                if full_tx.send((buf, n)).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        drop(full_tx);
+        let digest = hasher.join().expect("the hashing thread does not panic");
+        read.map(|()| digest.into())
+    })
+}
+
+/// Feed `[0, len)` of `file` to `sink`, one buffer at a time.
+fn read_chunks(
+    file: &File,
+    len: u64,
+    buf: &mut [u8],
+    mut sink: impl FnMut(&[u8]),
+) -> Result<(), ErrorKind> {
     let mut offset = 0u64;
     while offset < len {
         let want = usize::try_from(len - offset).map_or(buf.len(), |rest| rest.min(buf.len()));
-        let got = match file.read_at(&mut buf[..want], offset) {
+        let n = read_some(file, &mut buf[..want], offset, len)?;
+        sink(&buf[..n]);
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+/// One positioned read of at least one byte; end of file is a change.
+fn read_some(file: &File, buf: &mut [u8], offset: u64, len: u64) -> Result<usize, ErrorKind> {
+    loop {
+        match file.read_at(buf, offset) {
             Ok(0) => {
                 return Err(ErrorKind::Changed(format!(
                     "file ended at byte {offset} while hashing a {len}-byte binary region"
                 )))
             }
-            Ok(n) => n,
+            Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(ErrorKind::io("read binary region", e)),
-        };
-        hasher.update(&buf[..got]);
-        offset += got as u64;
+        }
     }
-    Ok(hasher.finalize().into())
 }
 
 /// SHA-256 of an in-memory buffer.
@@ -63,6 +121,24 @@ mod tests {
                 "{len}"
             );
         }
+    }
+
+    #[test]
+    fn long_regions_hash_the_same_on_two_threads() {
+        let data: Vec<u8> = (0..(OVERLAP_FROM as usize * 2 + 12345))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        for len in [OVERLAP_FROM as usize, OVERLAP_FROM as usize + 1, data.len()] {
+            assert_eq!(
+                sha256_prefix(&f, len as u64).unwrap(),
+                sha256(&data[..len]),
+                "{len}"
+            );
+        }
+        let err = sha256_prefix(&f, data.len() as u64 + 1).unwrap_err();
+        assert!(matches!(err, ErrorKind::Changed(_)), "{err}");
     }
 
     #[test]
