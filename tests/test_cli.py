@@ -876,3 +876,20 @@ def test_the_progress_spinner_turns_only_while_slow_work_runs(
     assert terminal.getvalue() == ""
     with pytest.raises(ZeroDivisionError):
         cli.with_progress("scanning /opt", lambda: 1 // 0, show=True)
+
+
+def test_scan_and_find_use_the_cache_dir_given_and_no_cache_leaves_it_alone(
+    tmp_path: Path,
+) -> None:
+    write_bundle(tmp_path / "root" / "b", dag_ids=["d"])
+    cache = tmp_path / "cache"
+    untouched = afbundle("scan", tmp_path / "root", "--no-cache", "--json")
+    assert untouched.code == 0 and not cache.exists()
+    first = afbundle("scan", tmp_path / "root", "--cache-dir", cache, "--json").json()
+    assert first["stats"]["cache_hits"] == 0 and any(cache.rglob("*"))
+    second = afbundle("scan", tmp_path / "root", "--cache-dir", cache, "--json").json()
+    assert (second["stats"]["cache_hits"], second["stats"]["bytes_hashed"]) == (1, 0)
+    found = afbundle("find", "d", tmp_path / "root", "--cache-dir", cache)
+    assert found.code == 0 and found.out.strip() == str((tmp_path / "root" / "b").resolve())
+    both = afbundle("scan", tmp_path / "root", "--cache-dir", cache, "--no-cache")
+    assert both.code == 2

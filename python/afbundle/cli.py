@@ -1316,7 +1316,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
         report = with_progress(
             f"scanning {', '.join(args.roots)}",
             lambda: afbundle.scan(
-                args.roots, verify=verify, threads=args.threads, log=ConsoleLog()
+                args.roots,
+                verify=verify,
+                threads=args.threads,
+                log=ConsoleLog(),
+                cache_dir=args.cache_dir,
+                persistent_cache=not args.no_cache,
             ),
             show=_stderr_is_tty() and not args.json,
         )
@@ -1336,7 +1341,12 @@ def cmd_find(args: argparse.Namespace) -> int:
             bundle = with_progress(
                 f"looking for {args.dag_id}",
                 lambda: afbundle.find(
-                    args.roots, args.dag_id, threads=args.threads, log=ConsoleLog()
+                    args.roots,
+                    args.dag_id,
+                    threads=args.threads,
+                    log=ConsoleLog(),
+                    cache_dir=args.cache_dir,
+                    persistent_cache=not args.no_cache,
                 ),
                 show=_stderr_is_tty() and not args.json,
             )
@@ -1525,6 +1535,23 @@ def _add_scan(subparsers: Any) -> None:
         default="all",
         help="SHA-256-check every bundle (default) or none",
     )
+    _add_cache_options(p)
+
+
+def _add_cache_options(p: argparse.ArgumentParser) -> None:
+    """--cache-dir / --no-cache: the persistent digest cache (scan and find)."""
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="persistent digest cache directory (default: $XDG_CACHE_HOME/afbundle, "
+        "else ~/.cache/afbundle; must be private to you)",
+    )
+    cache.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither use nor fill the persistent digest cache: hash every bundle checked",
+    )
 
 
 def _add_find(subparsers: Any) -> None:
@@ -1538,6 +1565,7 @@ def _add_find(subparsers: Any) -> None:
     p.add_argument("roots", metavar="ROOT", nargs="+")
     p.add_argument("--json", action="store_true", help="print a JSON document")
     p.add_argument("--threads", metavar="N", type=_positive_int, help="walker threads")
+    _add_cache_options(p)
     p.add_argument(
         "--exec",
         dest="exec_args",
