@@ -252,7 +252,6 @@ where
     let kinds: Vec<(usize, Kind<T>)> = names
         .par_iter()
         .enumerate()
-        .with_min_len(32)
         .map(|(i, (name, file_type))| {
             let child = path.join(OsStr::from_bytes(name.to_bytes()));
             (i, classify(*file_type, dir_fd.as_fd(), name, &child, visit))
