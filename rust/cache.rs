@@ -31,6 +31,9 @@ pub struct DigestKey {
     pub mtime_ns: i128,
     /// `st_ctime` in nanoseconds.
     pub ctime_ns: i128,
+    /// The digest the trailer claims: a rewritten trailer misses even when
+    /// coarse timestamps leave the `fstat` fields unchanged.
+    pub expected: [u8; 32],
 }
 
 fn cache() -> MutexGuard<'static, LruCache<DigestKey, [u8; 32]>> {
@@ -80,6 +83,7 @@ mod tests {
             size: 3,
             mtime_ns: 4,
             ctime_ns,
+            expected: [0; 32],
         }
     }
 

@@ -21,7 +21,7 @@ use crate::cache::DigestKey;
 use crate::hash::sha256;
 use crate::trailer::hex;
 
-const ENTRY_MAGIC: &[u8; 8] = b"AFBDC\x001\n";
+const ENTRY_MAGIC: &[u8; 8] = b"AFBDC\x002\n";
 /// Largest entry file read (a key holds one path).
 const MAX_ENTRY: u64 = 8192;
 /// Entries kept per shard before the oldest are evicted (256 shards).
@@ -162,6 +162,7 @@ fn encode_key(key: &DigestKey) -> Vec<u8> {
     for v in [key.mtime_ns, key.ctime_ns] {
         out.extend_from_slice(&v.to_le_bytes());
     }
+    out.extend_from_slice(&key.expected);
     out
 }
 
@@ -206,6 +207,7 @@ mod tests {
             size: 100,
             mtime_ns: 5,
             ctime_ns,
+            expected: [3; 32],
         }
     }
 

@@ -52,6 +52,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_bundle::PyBundle>()?;
     m.add_class::<py_scan::RawScan>()?;
     m.add_function(wrap_pyfunction!(py_bundle::read_bundle, m)?)?;
+    m.add_function(wrap_pyfunction!(py_bundle::verify_again, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::clear_digest_cache, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::check_cache_dir, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::_panic_for_tests, m)?)?;

@@ -195,3 +195,20 @@ pub fn seal_bundle(py: Python<'_>, path: PathBuf) -> PyResult<(i32, PyBundle)> {
     let (fd, bundle) = py.detach(|| crate::sealed::seal(&path))?;
     Ok((fd.into_raw_fd(), PyBundle::new(bundle)))
 }
+
+/// Verify `bundle` through a new descriptor, refusing unless the file is the
+/// same one, in the same state, that `bundle` was read from (so a file
+/// swapped or chmodded since the walk is never hashed or passed on).
+#[pyfunction]
+#[pyo3(signature = (bundle, *, cache_dir = None))]
+pub fn verify_again(
+    py: Python<'_>,
+    bundle: &PyBundle,
+    cache_dir: Option<PathBuf>,
+) -> PyResult<PyBundle> {
+    let (verified, _) = py.detach(|| {
+        let disk = cache_dir.and_then(|d| DiskCache::open(&d).ok());
+        reader::verify_again(&bundle.inner, disk.as_ref())
+    })?;
+    Ok(PyBundle::new(verified))
+}

@@ -10,7 +10,9 @@
 use std::ffi::CStr;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -36,11 +38,14 @@ pub struct FileState {
     pub mtime_ns: i128,
     /// `st_ctime` in nanoseconds.
     pub ctime_ns: i128,
+    /// `st_mode` (type and permission bits).
+    pub mode: u32,
 }
 
 impl FileState {
     fn of(meta: &Metadata) -> Self {
         FileState {
+            mode: meta.mode(),
             dev: meta.dev(),
             ino: meta.ino(),
             size: meta.size(),
@@ -169,6 +174,7 @@ impl OpenFile {
             size: self.state.size,
             mtime_ns: self.state.mtime_ns,
             ctime_ns: self.state.ctime_ns,
+            expected: trailer.binary_sha256,
         };
         let cached = cache::get(&key).or_else(|| {
             let digest = disk?.get(&key)?;
@@ -265,6 +271,52 @@ pub fn resolve(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
 
+impl OpenFile {
+    /// The absolute, symlink-free path of the file this descriptor has open
+    /// (from `/proc/self/fd`, so it names the file actually read even if
+    /// `path` was re-pointed meanwhile); [`resolve`] where `/proc` cannot say.
+    pub fn resolved_path(&self, path: &Path) -> PathBuf {
+        let link = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+        match std::fs::read_link(link) {
+            Ok(target)
+                if target.is_absolute()
+                    && !target.as_os_str().as_bytes().ends_with(b" (deleted)") =>
+            {
+                target
+            }
+            _ => resolve(path),
+        }
+    }
+
+    /// Whether the caller may execute the file this descriptor has open
+    /// (`faccessat` on `/proc/self/fd/N`: the real uid's permission on this
+    /// very inode, not on whatever the path names now).
+    pub fn executable(&self) -> bool {
+        let link = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+        match rustix::fs::accessat(
+            rustix::fs::CWD,
+            link.as_str(),
+            rustix::fs::Access::EXEC_OK,
+            rustix::fs::AtFlags::empty(),
+        ) {
+            Ok(()) => true,
+            Err(rustix::io::Errno::NOENT) => self.state.mode & 0o111 != 0,
+            Err(_) => false,
+        }
+    }
+
+    /// Fail unless this descriptor has the same file, in the same state,
+    /// as `expected` (device, inode, size, times, mode).
+    pub fn ensure_state(&self, expected: &FileState) -> Result<(), ErrorKind> {
+        if &self.state != expected {
+            return Err(ErrorKind::Changed(
+                "the file was replaced or modified since it was read".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Read a bundle from an already opened file.
 ///
 /// With `verify`, the binary region is hashed before the manifest is read
@@ -315,7 +367,16 @@ pub fn read_bundle(
     disk: Option<&DiskCache>,
 ) -> Result<(Bundle, VerifyCost)> {
     let open = OpenFile::open(path)?;
-    read_open(&open, &resolve(path), verify, disk)
+    read_open(&open, &open.resolved_path(path), verify, disk)
+}
+
+/// Verify `bundle` again through a new descriptor, requiring the same file in
+/// the same state it was read in; returns the bundle as read now.
+pub fn verify_again(bundle: &Bundle, disk: Option<&DiskCache>) -> Result<(Bundle, VerifyCost)> {
+    let open = OpenFile::open(&bundle.path)?;
+    open.ensure_state(&bundle.state)
+        .map_err(|k| k.at(&bundle.path))?;
+    read_open(&open, &bundle.path, true, disk)
 }
 
 impl Bundle {
@@ -340,12 +401,8 @@ impl Bundle {
 
     fn reread(&self, offset: u64, len: u64, op: &'static str) -> Result<Vec<u8>> {
         let open = OpenFile::open(&self.path)?;
-        if open.state() != self.state {
-            return Err(ErrorKind::Changed(
-                "the file was replaced or modified since it was read".into(),
-            )
-            .at(&self.path));
-        }
+        open.ensure_state(&self.state)
+            .map_err(|k| k.at(&self.path))?;
         open.read_region(offset, len, op)
             .map_err(|k| k.at(&self.path))
     }

@@ -194,14 +194,20 @@ fn read_candidate(
     };
     let state = open.state();
     let id = (state.dev, state.ino);
+    // The walk checked the exec bit by name; a file swapped in between the
+    // check and the open must not be read either. The mode is already known
+    // from the descriptor's fstat, so this costs nothing.
+    if state.mode & 0o111 == 0 {
+        return Outcome::NotABundle;
+    }
     // Most candidates are not bundles: settle that before any other work.
     let (trailer, layout) = match open.trailer() {
         Ok(found) => found,
         Err(ErrorKind::NotABundle(_)) => return Outcome::NotABundle,
-        Err(kind) => return rejected(kind.at(reader::resolve(path)), id),
+        Err(kind) => return rejected(kind.at(open.resolved_path(path)), id),
     };
     let Some(dag_id) = options.dag_id.as_deref() else {
-        let resolved = reader::resolve(path);
+        let resolved = open.resolved_path(path);
         let disk = options.disk_cache.as_ref();
         let mut cost = reader::VerifyCost::default();
         let verify = options.verify;
@@ -215,12 +221,12 @@ fn read_candidate(
     // (no path resolution, no hashing) on bundles that do not declare it.
     let manifest = match open.manifest(&layout) {
         Ok(manifest) => manifest,
-        Err(kind) => return rejected(kind.at(reader::resolve(path)), id),
+        Err(kind) => return rejected(kind.at(open.resolved_path(path)), id),
     };
     if !manifest.declares(dag_id) {
         return Outcome::Uninteresting(id);
     }
-    let resolved = reader::resolve(path);
+    let resolved = open.resolved_path(path);
     if let Err(kind) = open.ensure_unchanged() {
         return rejected(kind.at(resolved), id);
     }

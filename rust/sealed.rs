@@ -18,7 +18,7 @@ use rustix::io::Errno;
 
 use crate::error::{ErrorKind, Result};
 use crate::hash::CHUNK;
-use crate::reader::{resolve, Bundle, OpenFile};
+use crate::reader::{Bundle, OpenFile};
 use crate::trailer::hex;
 
 /// Copy the bundle at `path` into a sealed memfd and verify the copy.
@@ -28,13 +28,23 @@ use crate::trailer::hex;
 /// no silent fallback to the on-disk file.
 pub fn seal(path: &Path) -> Result<(OwnedFd, Bundle)> {
     let source = OpenFile::open(path)?;
-    let resolved = resolve(path);
-    let name = format!(
+    let resolved = source.resolved_path(path);
+    // What a walk would never read, this must never run.
+    if !source.executable() {
+        return Err(
+            ErrorKind::io("execute", std::io::Error::from_raw_os_error(libc::EACCES)).at(&resolved),
+        );
+    }
+    // memfd names are limited to 249 bytes; the name is only a label.
+    let mut name = format!(
         "afbundle:{}",
         resolved
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     );
+    while name.len() > 240 {
+        name.pop();
+    }
     let flags = MemfdFlags::ALLOW_SEALING | MemfdFlags::CLOEXEC;
     // MFD_EXEC (Linux 6.3+) keeps the memfd executable where the
     // vm.memfd_noexec sysctl would otherwise refuse it; older kernels do not
@@ -83,7 +93,9 @@ pub fn seal(path: &Path) -> Result<(OwnedFd, Bundle)> {
     let manifest = sealed.manifest(&layout).map_err(|k| k.at(&resolved))?;
     let bundle = Bundle {
         path: resolved,
-        state: sealed.state(),
+        // The on-disk file's state, so read_source() and friends work on the
+        // bundle (and refuse if the file has changed since).
+        state: source.state(),
         trailer,
         layout,
         manifest,
@@ -105,6 +117,8 @@ mod tests {
         let t = Trailer::new(0, meta.len() as u32, sha256(binary));
         let bytes = [binary, &meta[..], &t.to_bytes()].concat();
         std::fs::write(path, &bytes).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
         bytes
     }
 
@@ -124,6 +138,30 @@ mod tests {
         assert_eq!(copy, bytes);
         assert!((&file).write_all(b"x").is_err());
         assert!(file.set_len(1).is_err());
+    }
+
+    #[test]
+    fn a_file_without_exec_permission_is_not_sealed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b");
+        bundle(&path, b"\x7fELF binary");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // Not even root may execute a file without any x bit.
+        let err = seal(&path).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::Io { .. }), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(seal(&path).is_ok());
+    }
+
+    #[test]
+    fn a_long_file_name_still_seals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n".repeat(250));
+        bundle(&path, b"\x7fELF binary");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        assert!(seal(&path).is_ok());
     }
 
     #[test]

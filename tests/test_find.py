@@ -397,3 +397,39 @@ def test_find_uses_the_stdlib_logger_by_default(tmp_path, caplog) -> None:
     warnings = [r for r in caplog.records if r.name == "afbundle" and r.levelname == "WARNING"]
     assert len(warnings) == 1
     assert str(tmp_path / "b") in warnings[0].getMessage()
+
+
+def test_find_never_verifies_a_bundle_changed_after_the_walk(tmp_path, monkeypatch) -> None:
+    """Between the walk and the hash, the winner loses its exec bit: it must not be returned."""
+    import afbundle._scan as scan_module
+
+    path = write_bundle(tmp_path / "b", dag_ids=["d"])
+    real_scan_roots = scan_module._core.scan_roots
+
+    def scan_then_chmod(*args, **kwargs):
+        raw = real_scan_roots(*args, **kwargs)
+        path.chmod(0o644)
+        return raw
+
+    monkeypatch.setattr(scan_module._core, "scan_roots", scan_then_chmod)
+    with pytest.raises(afbundle.BundleNotFoundError) as caught:
+        afbundle.find([tmp_path], "d", persistent_cache=False)
+    assert [r.kind for r in caught.value.rejected] == ["integrity"]
+    assert "replaced or modified" in caught.value.rejected[0].reason
+
+
+def test_a_symlink_loop_root_is_not_found_not_a_traceback(tmp_path) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(afbundle.BundleNotFoundError, match="cannot find executable bundle"):
+        afbundle.find([loop], "d")
+
+
+def test_scan_winner_skips_a_bundle_without_a_schema_version_as_find_does(tmp_path) -> None:
+    no_schema = manifest(["d"])
+    del no_schema["sdk"]["supervisor_schema_version"]
+    write_bundle(tmp_path / "a", metadata=no_schema)
+    good = write_bundle(tmp_path / "b", dag_ids=["d"])
+    report = afbundle.scan([tmp_path])
+    assert report.winner("d").path == good.resolve()
+    assert afbundle.find([tmp_path], "d").path == good.resolve()

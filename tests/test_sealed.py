@@ -68,10 +68,30 @@ def test_a_corrupt_bundle_is_never_sealed_and_leaks_nothing(tmp_path: Path) -> N
     data[3] ^= 0xFF
     path = tmp_path / "b"
     path.write_bytes(bytes(data))
+    path.chmod(0o755)
     before = open_fds()
     with pytest.raises(afbundle.BundleIntegrityError):
         afbundle.seal(path)
     assert open_fds() == before
+
+
+def test_a_file_without_exec_permission_is_never_sealed(tmp_path: Path) -> None:
+    path = script_bundle(tmp_path / "b", "x")
+    path.chmod(0o644)
+    with pytest.raises(PermissionError):
+        afbundle.seal(path)
+
+
+def test_a_sealed_bundle_still_reads_its_regions_from_the_unchanged_file(tmp_path: Path) -> None:
+    path = write_bundle(tmp_path / "b", source=b"the source")
+    with afbundle.seal(path) as sealed:
+        assert sealed.bundle.read_source() == b"the source"
+
+
+def test_a_long_file_name_seals(tmp_path: Path) -> None:
+    with afbundle.seal(script_bundle(tmp_path / ("n" * 250), "long")) as sealed:
+        run = subprocess.run([sealed.exec_path], capture_output=True, text=True, check=True)
+    assert run.stdout == "long\n"
 
 
 def test_closing_is_idempotent_and_releases_the_fd(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "seal_bundle",
     "sha256_prefix",
     "strip",
+    "verify_again",
 ]
 
 __version__: str
@@ -91,6 +92,7 @@ def read_bundle(
     verify: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> Bundle: ...
+def verify_again(bundle: Bundle, *, cache_dir: str | os.PathLike[str] | None = None) -> Bundle: ...
 def check_cache_dir(cache_dir: str | os.PathLike[str]) -> str | None: ...
 def scan_roots(
     roots: Sequence[str | os.PathLike[str]],

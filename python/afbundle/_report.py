@@ -104,8 +104,12 @@ class ScanReport:
     stats: ScanStats
 
     def winner(self, dag_id: str) -> Bundle | None:
-        """The bundle that :func:`afbundle.find` would pick among the verified ones."""
+        """The first bundle declaring ``dag_id`` with a supervisor_schema_version.
+
+        That is what :func:`afbundle.find` picks when the scan verified every
+        bundle and no schema-version resolver rejects it.
+        """
         for bundle in self.bundles:
-            if dag_id in bundle.dag_ids:
+            if dag_id in bundle.dag_ids and bundle.supervisor_schema_version is not None:
                 return bundle
         return None

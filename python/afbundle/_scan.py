@@ -204,7 +204,9 @@ def find(
                 reject(candidate.path, "schema", str(exc))
                 continue
         try:
-            verified = _core.read_bundle(candidate.path, verify=True, cache_dir=verified_cache)
+            # The same file, in the same state, as the walk read: a file
+            # swapped, rewritten or chmodded since is refused, never hashed.
+            verified = _core.verify_again(candidate, cache_dir=verified_cache)
         except BundleError as exc:
             reject(candidate.path, exc.kind, exc.reason)
             continue
@@ -212,7 +214,7 @@ def find(
             reject(candidate.path, "io", f"{type(exc).__name__}: {exc.strerror or exc}")
             continue
         if dag_id not in verified.dag_ids or verified.supervisor_schema_version != declared:
-            reject(candidate.path, "io", "bundle changed while it was being read")
+            reject(candidate.path, "integrity", "bundle changed while it was being read")
             continue
         shadowed = [str(c.path) for c in candidates[position + 1 :]]
         if shadowed:
@@ -227,6 +229,14 @@ def find(
     raise _not_found(dag_id, root_paths, matching_rejected, rejected, stats, raw)
 
 
+def _display_root(root: Path) -> str:
+    """The root as upstream's message shows it (resolved), even when it cannot be."""
+    try:
+        return str(root.resolve())
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        return os.path.abspath(root)
+
+
 def _not_found(
     dag_id: str,
     roots: list[Path],
@@ -235,7 +245,7 @@ def _not_found(
     stats: ScanStats,
     raw: Any,
 ) -> BundleNotFoundError:
-    where = os.pathsep.join(str(r.resolve()) for r in roots)
+    where = os.pathsep.join(_display_root(r) for r in roots)
     details = "; ".join(str(r) for r in matching)
     if any(r.kind == "schema" for r in matching):
         message = (

@@ -46,6 +46,11 @@ class SealedBundle:
         if fd is not None:
             os.close(fd)
 
+    def __del__(self) -> None:
+        # A dropped SealedBundle must not pin a copy of the bundle in memory.
+        if getattr(self, "fd", None) is not None:
+            self.close()
+
     def __enter__(self) -> SealedBundle:
         return self
 
