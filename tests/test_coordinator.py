@@ -20,7 +20,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ pytest.importorskip(
 )
 
 import structlog  # noqa: E402
-from airflow.sdk.api.datamodels._generated import TaskInstance  # noqa: E402
 from airflow.sdk.coordinators._subprocess import SubprocessCoordinator  # noqa: E402
 from airflow.sdk.coordinators.executable import coordinator as upstream  # noqa: E402
 from airflow.sdk.execution_time.coordinator import (  # noqa: E402
@@ -50,6 +48,7 @@ import afbundle  # noqa: E402
 import afbundle.coordinator  # noqa: E402
 from afbundle.coordinator import ExecutableCoordinator  # noqa: E402
 
+from _airflow import make_ti  # noqa: E402
 from _writer import bundle_bytes, manifest, write_bundle, write_executable  # noqa: E402
 
 KNOWN_VERSION = "2026-06-16"
@@ -60,18 +59,6 @@ DOCS = Path(__file__).resolve().parents[1] / "README.md"
 DOCS_SECTION = "## Use it in Airflow"
 #: The example root in the docs, replaced by a temporary directory when a snippet is run.
 DOC_ROOT = "/opt/airflow/executable-bundles"
-
-
-def make_ti(dag_id: str = "tutorial_dag") -> TaskInstance:
-    return TaskInstance(
-        id=uuid.uuid4(),
-        task_id="task_1",
-        dag_id=dag_id,
-        run_id="run_1",
-        try_number=1,
-        dag_version_id=uuid.uuid4(),
-        queue="native",
-    )
 
 
 def command_for(roots: Any, dag_id: str = "tutorial_dag", **kwargs: Any) -> tuple[list[str], Any]:

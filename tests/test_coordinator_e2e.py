@@ -27,7 +27,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ from airflow.sdk.execution_time.coordinator import BaseCoordinator  # noqa: E402
 from afbundle import BundleNotFoundError  # noqa: E402
 from afbundle.coordinator import ExecutableCoordinator  # noqa: E402
 
+from _airflow import make_ti  # noqa: E402
 from _writer import manifest, write_bundle  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
@@ -120,16 +120,8 @@ def write_native_bundle(path: Path, dag_id: str, mode: str, **kwargs: Any) -> Pa
     return write_bundle(path, binary=script.encode(), source=b"// DAG source\n", **kwargs)
 
 
-def make_ti(dag_id: str) -> TaskInstance:
-    return TaskInstance(
-        id=uuid.uuid4(),
-        task_id="native_task",
-        dag_id=dag_id,
-        run_id="manual__1",
-        try_number=1,
-        dag_version_id=uuid.uuid4(),
-        queue="native",
-    )
+def native_ti(dag_id: str) -> TaskInstance:
+    return make_ti(dag_id, task_id="native_task", run_id="manual__1")
 
 
 def run_task(
@@ -138,7 +130,7 @@ def run_task(
     """Execute one task the way the worker does; return the result and every log event."""
     with structlog.testing.capture_logs() as events:
         result = coordinator.execute_task(
-            what=make_ti(dag_id),
+            what=native_ti(dag_id),
             dag_rel_path=dag_id,
             bundle_info=BundleInfo(name="native-bundles"),
             client=api.client(),

@@ -107,21 +107,12 @@ def test_closing_is_idempotent_and_releases_the_fd(tmp_path: Path) -> None:
 @pytest.mark.airflow
 def test_the_coordinator_launches_the_sealed_copy_when_asked(tmp_path: Path) -> None:
     pytest.importorskip("airflow.sdk", reason="needs apache-airflow-task-sdk")
-    import uuid
-
-    from airflow.sdk.api.datamodels._generated import TaskInstance
-
     from afbundle.coordinator import ExecutableCoordinator
 
+    from _airflow import make_ti
+
     path = script_bundle(tmp_path / "root" / "b", "original", dag="tutorial_dag")
-    ti = TaskInstance(
-        id=uuid.uuid4(),
-        task_id="t",
-        dag_id="tutorial_dag",
-        run_id="r",
-        try_number=1,
-        dag_version_id=uuid.uuid4(),
-    )
+    ti = make_ti("tutorial_dag")
     coordinator = ExecutableCoordinator(executables_root=tmp_path / "root", verified_exec=True)
     command, version = coordinator._build_execute_task_command(what=ti)
     assert command[0].startswith(f"/proc/{os.getpid()}/fd/")
