@@ -14,7 +14,6 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ErrorKind, Result};
-use crate::hash::CHUNK;
 use crate::manifest::{self, MAX_MANIFEST_BYTES};
 use crate::reader::OpenFile;
 use crate::trailer::Trailer;
@@ -114,15 +113,7 @@ fn output_dir(output: &Path) -> Result<&Path> {
 /// Copy bytes `[0, len)` of `input` to `out`, returning their SHA-256.
 fn copy_hashing(input: &OpenFile, len: u64, out: &mut File) -> Result<[u8; 32], ErrorKind> {
     let mut hasher = Sha256::new();
-    let mut offset = 0;
-    while offset < len {
-        let chunk = (len - offset).min(CHUNK as u64);
-        let buf = input.read_region(offset, chunk, "read binary")?;
-        hasher.update(&buf);
-        out.write_all(&buf)
-            .map_err(|e| ErrorKind::io("write bundle", e))?;
-        offset += chunk;
-    }
+    input.copy_prefix(len, out, |chunk| hasher.update(chunk))?;
     Ok(hasher.finalize().into())
 }
 

@@ -20,7 +20,7 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::cache::{self, DigestKey};
 use crate::disk_cache::DiskCache;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{ErrorKind, Result};
 use crate::hash;
 use crate::manifest::{self, Manifest};
 use crate::trailer::{hex, Layout, Trailer, TRAILER_SIZE};
@@ -231,6 +231,27 @@ impl OpenFile {
         Ok(())
     }
 
+    /// Copy bytes `[0, len)` of this file to `out` in [`CHUNK`](crate::hash::CHUNK)
+    /// pieces, showing each piece to `inspect` first; a short read means the
+    /// file shrank.
+    pub fn copy_prefix(
+        &self,
+        len: u64,
+        out: &mut impl std::io::Write,
+        mut inspect: impl FnMut(&[u8]),
+    ) -> Result<(), ErrorKind> {
+        let mut offset = 0;
+        while offset < len {
+            let chunk = (len - offset).min(hash::CHUNK as u64);
+            let buf = self.read_region(offset, chunk, "copy")?;
+            inspect(&buf);
+            out.write_all(&buf)
+                .map_err(|e| ErrorKind::io("write copy", e))?;
+            offset += chunk;
+        }
+        Ok(())
+    }
+
     /// Read `len` bytes at `offset`; a short read means the file shrank.
     pub fn read_region(
         &self,
@@ -408,16 +429,15 @@ impl Bundle {
     }
 }
 
-/// Shorthand used by tests and the packer: does `err` mean "no trailer here"?
-pub fn is_not_a_bundle(err: &Error) -> bool {
-    matches!(err.kind, ErrorKind::NotABundle(_))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::hash::sha256;
     use std::io::Write;
+
+    fn is_not_a_bundle(err: &crate::error::Error) -> bool {
+        matches!(err.kind, ErrorKind::NotABundle(_))
+    }
 
     fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
         let p = dir.join(name);

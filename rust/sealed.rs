@@ -9,7 +9,6 @@
 //! verified, whatever happens to the file on disk.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -17,7 +16,6 @@ use rustix::fs::{fcntl_add_seals, memfd_create, MemfdFlags, SealFlags};
 use rustix::io::Errno;
 
 use crate::error::{ErrorKind, Result};
-use crate::hash::CHUNK;
 use crate::reader::{Bundle, OpenFile};
 use crate::trailer::hex;
 
@@ -58,17 +56,10 @@ pub fn seal(path: &Path) -> Result<(OwnedFd, Bundle)> {
     })?;
     let mut copy = File::from(memfd);
 
-    let size = source.state().size;
-    let mut offset = 0;
-    while offset < size {
-        let chunk = (size - offset).min(CHUNK as u64);
-        let bytes = source
-            .read_region(offset, chunk, "copy bundle")
-            .map_err(|k| k.at(&resolved))?;
-        copy.write_all(&bytes)
-            .map_err(|e| ErrorKind::io("copy bundle into memory", e).at(&resolved))?;
-        offset += chunk;
-    }
+    // Copied as is; the hash is taken below from the sealed copy itself.
+    source
+        .copy_prefix(source.state().size, &mut copy, |_| {})
+        .map_err(|k| k.at(&resolved))?;
     source.ensure_unchanged().map_err(|k| k.at(&resolved))?;
     let seals = SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL;
     fcntl_add_seals(&copy, seals)
@@ -110,6 +101,7 @@ mod tests {
     use crate::hash::sha256;
     use crate::trailer::Trailer;
     use rustix::fs::fcntl_get_seals;
+    use std::io::Write;
     use std::os::unix::fs::FileExt;
 
     fn bundle(path: &Path, binary: &[u8]) -> Vec<u8> {
