@@ -861,7 +861,7 @@ class _Terminal(io.StringIO):
 def test_the_progress_spinner_turns_only_while_slow_work_runs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from afbundle import cli
+    from afbundle.cli import progress as cli
 
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)

@@ -26,7 +26,7 @@ from afbundle._core import (
     read_bundle,
 )
 from afbundle._digest_cache import default_cache_dir
-from afbundle._pack import dump_manifest, pack
+from afbundle._pack import dump_manifest, pack, strip
 from afbundle._scan import find, scan
 from afbundle._sealed import SealedBundle, seal
 from afbundle.errors import (
@@ -43,6 +43,7 @@ TYPE_CHECKING = False  # not from typing: `import afbundle` stays light
 if TYPE_CHECKING:
     from typing import Any
 
+    from afbundle._manifest_check import ManifestFinding, check_manifest, parse_manifest
     from afbundle._report import Rejection, ScanReport, ScanStats, Skip
     from afbundle.coordinator import ExecutableCoordinator
 
@@ -57,6 +58,7 @@ __all__ = [
     "BundleNotFoundError",
     "ExecutableCoordinator",
     "ManifestError",
+    "ManifestFinding",
     "NotABundleError",
     "Rejection",
     "ScanReport",
@@ -65,17 +67,21 @@ __all__ = [
     "Skip",
     "UnsupportedFooterVersionError",
     "__version__",
+    "check_manifest",
     "default_cache_dir",
     "dump_manifest",
     "find",
     "pack",
+    "parse_manifest",
     "read_bundle",
     "scan",
     "seal",
+    "strip",
 ]
 
 
 _REPORT_RECORDS = frozenset({"Rejection", "ScanReport", "ScanStats", "Skip"})
+_MANIFEST_CHECKS = frozenset({"ManifestFinding", "check_manifest", "parse_manifest"})
 
 
 def __getattr__(name: str) -> Any:
@@ -89,4 +95,9 @@ def __getattr__(name: str) -> Any:
         from afbundle import _report
 
         return getattr(_report, name)
+    # Manifest checks import jsonschema/PyYAML when run; load them on first use.
+    if name in _MANIFEST_CHECKS:
+        from afbundle import _manifest_check
+
+        return getattr(_manifest_check, name)
     raise AttributeError(f"module 'afbundle' has no attribute {name!r}")
