@@ -44,8 +44,19 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(_json(args.dag_id, bundle, None))
     else:
-        print(shown(bundle.path))
+        print_path(bundle.path)
     return ExitCode.OK
+
+
+def print_path(path: os.PathLike[str]) -> None:
+    """The found path: escaped on a terminal; exact bytes to a pipe, so that
+    ``$(afbundle find DAG_ID ROOT)`` is the real path (as ``ls`` does)."""
+    if sys.stdout.isatty():
+        print(shown(path))
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(os.fsencode(path) + b"\n")
+        sys.stdout.buffer.flush()
 
 
 def _hint_if_swapped(dag_id: str, roots: list[str], missing: list[str]) -> None:
