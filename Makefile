@@ -9,7 +9,7 @@ STAMP := $(VENV)/.deps-installed
 # maturin/cargo builds are serialised so parallel callers never race on .venv.
 LOCK := flock $(VENV)/.build.lock
 
-.PHONY: all venv develop demo test test-rust test-python stubtest lint fmt wheel bench fuzz clean
+.PHONY: all venv develop demo test test-rust test-python stubtest readme lint fmt wheel bench fuzz clean
 
 all: test
 
@@ -23,12 +23,16 @@ venv: $(STAMP)
 
 # Build the extension in release mode into .venv (editable install).
 develop: $(STAMP)
-	VIRTUAL_ENV=$(abspath $(VENV)) $(LOCK) $(BIN)/maturin develop --release
+	PIP_QUIET=1 VIRTUAL_ENV=$(abspath $(VENV)) $(LOCK) $(BIN)/maturin develop --release --quiet
 
 demo: develop
 	$(PY) scripts/demo.py
 
-test: lint test-rust wheel test-python stubtest
+test: lint test-rust wheel test-python stubtest readme
+
+# README's console session is generated; fail when it no longer matches a fresh run.
+readme: develop
+	$(PY) scripts/readme_example.py --check
 
 test-rust:
 	cargo test --quiet --no-default-features

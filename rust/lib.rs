@@ -5,6 +5,8 @@
 //! convert arguments, release the GIL and map errors.
 
 #[deny(missing_docs)]
+pub mod atomic;
+#[deny(missing_docs)]
 pub mod cache;
 #[deny(missing_docs)]
 pub mod disk_cache;
@@ -79,6 +81,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_inspect::parse_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect::read_trailer, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect::sha256_prefix, m)?)?;
+    m.add_function(wrap_pyfunction!(py_inspect::read_region, m)?)?;
+    m.add_function(wrap_pyfunction!(py_inspect::write_file, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::seal_bundle, m)?)?;
     Ok(())
 }

@@ -29,7 +29,7 @@ from afbundle._core import (
     read_bundle,
 )
 from afbundle._digest_cache import default_cache_dir
-from afbundle._pack import dump_manifest, pack
+from afbundle._pack import dump_manifest, pack, strip
 from afbundle._report import ScanReport
 from afbundle._scan import find, scan
 from afbundle._sealed import SealedBundle, seal
@@ -47,6 +47,7 @@ TYPE_CHECKING = False  # not from typing: `import afbundle` stays light
 if TYPE_CHECKING:
     from typing import Any
 
+    from afbundle._manifest_check import ManifestFinding, check_manifest, parse_manifest
     from afbundle.coordinator import ExecutableCoordinator
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "BundleNotFoundError",
     "ExecutableCoordinator",
     "ManifestError",
+    "ManifestFinding",
     "NotABundleError",
     "Rejection",
     "ScanReport",
@@ -68,14 +70,20 @@ __all__ = [
     "Skip",
     "UnsupportedFooterVersionError",
     "__version__",
+    "check_manifest",
     "default_cache_dir",
     "dump_manifest",
     "find",
     "pack",
+    "parse_manifest",
     "read_bundle",
     "scan",
     "seal",
+    "strip",
 ]
+
+
+_MANIFEST_CHECKS = frozenset({"ManifestFinding", "check_manifest", "parse_manifest"})
 
 
 def __getattr__(name: str) -> Any:
@@ -84,4 +92,9 @@ def __getattr__(name: str) -> Any:
         from afbundle.coordinator import ExecutableCoordinator
 
         return ExecutableCoordinator
+    # Manifest checks import jsonschema/PyYAML when run; load them on first use.
+    if name in _MANIFEST_CHECKS:
+        from afbundle import _manifest_check
+
+        return getattr(_manifest_check, name)
     raise AttributeError(f"module 'afbundle' has no attribute {name!r}")
