@@ -40,6 +40,15 @@ pub enum ErrorKind {
     /// The metadata region is not a UTF-8 YAML mapping, or breaks a safety limit.
     #[error("{0}")]
     Manifest(String),
+    /// Trusted signers were required and the bundle's signature did not
+    /// satisfy them, or the signer file itself is unusable.
+    #[error("{detail}")]
+    Signature {
+        /// Which check failed.
+        problem: crate::signature::Problem,
+        /// What was found, in words.
+        detail: String,
+    },
     /// An operating-system error.
     #[error("cannot {op}: {source}")]
     Io {
@@ -73,6 +82,7 @@ impl ErrorKind {
             ErrorKind::Format(_) => "format",
             ErrorKind::DigestMismatch { .. } | ErrorKind::Changed(_) => "integrity",
             ErrorKind::Manifest(_) => "manifest",
+            ErrorKind::Signature { .. } => "signature",
             ErrorKind::Io { .. } => "io",
         }
     }

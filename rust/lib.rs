@@ -23,6 +23,8 @@ pub mod scan;
 #[deny(missing_docs)]
 pub mod sealed;
 #[deny(missing_docs)]
+pub mod signature;
+#[deny(missing_docs)]
 pub mod trailer;
 #[deny(missing_docs)]
 pub mod walk;
@@ -37,6 +39,8 @@ mod py_inspect;
 mod py_pack;
 #[cfg(feature = "python")]
 mod py_scan;
+#[cfg(feature = "python")]
+mod py_signature;
 
 #[cfg(feature = "python")]
 use pyo3::prelude::*;
@@ -51,6 +55,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FOOTER_VERSION", trailer::FOOTER_VERSION)?;
     m.add_class::<py_bundle::PyBundle>()?;
     m.add_class::<py_scan::RawScan>()?;
+    m.add_class::<py_signature::PyTrustedSigners>()?;
+    m.add("SIGNATURE_NAMESPACE", signature::NAMESPACE)?;
     m.add_function(wrap_pyfunction!(py_bundle::read_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::verify_again, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::clear_digest_cache, m)?)?;

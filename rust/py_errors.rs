@@ -10,6 +10,7 @@ import_exception!(afbundle.errors, BundleFormatError);
 import_exception!(afbundle.errors, UnsupportedFooterVersionError);
 import_exception!(afbundle.errors, BundleIntegrityError);
 import_exception!(afbundle.errors, ManifestError);
+import_exception!(afbundle.errors, BundleSignatureError);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
@@ -26,6 +27,9 @@ impl From<Error> for PyErr {
                 BundleIntegrityError::new_err((message, path, reason))
             }
             ErrorKind::Manifest(_) => ManifestError::new_err((message, path, reason)),
+            ErrorKind::Signature { problem, .. } => {
+                BundleSignatureError::new_err((message, path, reason, problem.name()))
+            }
             ErrorKind::Io { op, source } => match source.raw_os_error() {
                 // OSError(errno, strerror, filename) picks the subclass
                 // (FileNotFoundError, PermissionError, ...) from errno.

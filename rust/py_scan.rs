@@ -8,6 +8,7 @@ use pyo3::types::{PyDict, PyList};
 
 use crate::disk_cache::DiskCache;
 use crate::py_bundle::PyBundle;
+use crate::py_signature::SignersArg;
 use crate::scan::{self, ScanOptions};
 
 /// The raw result of one scan; `afbundle.scan` turns it into a `ScanReport`.
@@ -28,9 +29,14 @@ pub struct RawScan {
 /// Walk `roots` (in order) and read every executable file's trailer.
 ///
 /// With `dag_id`, only bundles declaring it are returned and none is
-/// hashed; otherwise with `verify` every bundle is SHA-256-checked.
+/// hashed; otherwise with `verify` every bundle is SHA-256-checked, and with
+/// `trusted_signers` its signature is required too (failures are rejections
+/// of kind `signature`). With `dag_id`, signatures are the caller's to check
+/// (`verify_again(..., trusted_signers=...)`), like digests.
 #[pyfunction]
-#[pyo3(signature = (roots, *, verify = true, threads = None, dag_id = None, cache_dir = None))]
+#[pyo3(signature = (
+    roots, *, verify = true, threads = None, dag_id = None, cache_dir = None, trusted_signers = None
+))]
 pub fn scan_roots(
     py: Python<'_>,
     roots: Vec<PathBuf>,
@@ -38,10 +44,19 @@ pub fn scan_roots(
     threads: Option<usize>,
     dag_id: Option<String>,
     cache_dir: Option<PathBuf>,
+    trusted_signers: Option<SignersArg>,
 ) -> PyResult<RawScan> {
     if threads == Some(0) {
         return Err(PyValueError::new_err("threads must be at least 1"));
     }
+    if trusted_signers.is_some() && !verify && dag_id.is_none() {
+        return Err(PyValueError::new_err(
+            "trusted_signers requires verify=True (a signature covers the whole file)",
+        ));
+    }
+    // A signer file that cannot be used fails the scan (BundleSignatureError),
+    // never a silent fallback to unsigned.
+    let trusted_signers = py.detach(|| trusted_signers.map(SignersArg::load).transpose())?;
     let out = py
         .detach(|| {
             let options = ScanOptions {
@@ -49,6 +64,7 @@ pub fn scan_roots(
                 dag_id,
                 threads,
                 disk_cache: cache_dir.and_then(|d| DiskCache::open(&d).ok()),
+                trusted_signers,
             };
             scan::scan(&roots, &options)
         })

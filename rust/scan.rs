@@ -13,7 +13,8 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::disk_cache::DiskCache;
 use crate::error::{Error, ErrorKind};
-use crate::reader::{self, Bundle, OpenFile};
+use crate::reader::{self, Bundle, OpenFile, Verify};
+use crate::signature::TrustedSigners;
 use crate::walk::{self, describe, WalkStats};
 
 /// What to do with each bundle found.
@@ -28,6 +29,9 @@ pub struct ScanOptions {
     pub threads: Option<usize>,
     /// The persistent digest cache, if enabled.
     pub disk_cache: Option<DiskCache>,
+    /// When set, verification also requires a signature by one of these
+    /// ([`crate::signature`]); a failure is a rejection of kind `signature`.
+    pub trusted_signers: Option<Arc<TrustedSigners>>,
 }
 
 /// Counters of one scan.
@@ -210,7 +214,10 @@ fn read_candidate(
         let resolved = open.resolved_path(path);
         let disk = options.disk_cache.as_ref();
         let mut cost = reader::VerifyCost::default();
-        let verify = options.verify;
+        let verify = match (&options.trusted_signers, options.verify) {
+            (Some(signers), true) => Verify::Signed(signers),
+            (_, verify) => Verify::from(verify),
+        };
         return match reader::read_parts(&open, &resolved, trailer, layout, verify, disk, &mut cost)
         {
             Ok(bundle) => Outcome::Bundle(Box::new(bundle), cost, id),
@@ -237,6 +244,7 @@ fn read_candidate(
         layout,
         manifest,
         verified: false,
+        signed_by: None,
     };
     Outcome::Bundle(Box::new(bundle), reader::VerifyCost::default(), id)
 }

@@ -91,6 +91,7 @@ pub fn seal(path: &Path) -> Result<(OwnedFd, Bundle)> {
         layout,
         manifest,
         verified: true,
+        signed_by: None,
     };
     Ok((OwnedFd::from(copy), bundle))
 }

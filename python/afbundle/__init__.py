@@ -22,6 +22,7 @@ from afbundle._core import (
     MAGIC,
     TRAILER_SIZE,
     Bundle,
+    TrustedSigners,
     __version__,
     read_bundle,
 )
@@ -29,11 +30,13 @@ from afbundle._digest_cache import default_cache_dir
 from afbundle._pack import dump_manifest, pack
 from afbundle._scan import find, scan
 from afbundle._sealed import SealedBundle, seal
+from afbundle._signing import sidecar_path, sign
 from afbundle.errors import (
     BundleError,
     BundleFormatError,
     BundleIntegrityError,
     BundleNotFoundError,
+    BundleSignatureError,
     ManifestError,
     NotABundleError,
     UnsupportedFooterVersionError,
@@ -55,6 +58,7 @@ __all__ = [
     "BundleFormatError",
     "BundleIntegrityError",
     "BundleNotFoundError",
+    "BundleSignatureError",
     "ExecutableCoordinator",
     "ManifestError",
     "NotABundleError",
@@ -63,6 +67,7 @@ __all__ = [
     "ScanStats",
     "SealedBundle",
     "Skip",
+    "TrustedSigners",
     "UnsupportedFooterVersionError",
     "__version__",
     "default_cache_dir",
@@ -72,6 +77,8 @@ __all__ = [
     "read_bundle",
     "scan",
     "seal",
+    "sidecar_path",
+    "sign",
 ]
 
 

@@ -8,9 +8,11 @@ from typing import Any, final
 __all__ = [
     "FOOTER_VERSION",
     "MAGIC",
+    "SIGNATURE_NAMESPACE",
     "TRAILER_SIZE",
     "Bundle",
     "RawScan",
+    "TrustedSigners",
     "__version__",
     "_panic_for_tests",
     "build_trailer",
@@ -36,6 +38,8 @@ TRAILER_SIZE: int
 MAGIC: bytes
 #: The trailer format version this reader supports.
 FOOTER_VERSION: int
+#: The sshsig namespace of bundle signatures, ``"afbundle"``.
+SIGNATURE_NAMESPACE: str
 
 @final
 class Bundle:
@@ -59,6 +63,8 @@ class Bundle:
     def binary_sha256(self) -> bytes: ...
     @property
     def verified(self) -> bool: ...
+    @property
+    def signed_by(self) -> str | None: ...
     @property
     def metadata(self) -> dict[Any, Any]: ...
     @property
@@ -86,13 +92,35 @@ class RawScan:
     @property
     def stats(self) -> dict[str, int]: ...
 
+@final
+class TrustedSigners:
+    """An OpenSSH ``allowed_signers`` file, read once and checked. Immutable."""
+
+    def __new__(cls, path: str | os.PathLike[str]) -> TrustedSigners: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def content_sha256(self) -> bytes: ...
+    @property
+    def principals(self) -> list[str]: ...
+    def __len__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[TrustedSigners], tuple[Path]]: ...
+
+_Signers = TrustedSigners | str | os.PathLike[str]
+
 def read_bundle(
     path: str | os.PathLike[str],
     *,
     verify: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    trusted_signers: _Signers | None = None,
 ) -> Bundle: ...
-def verify_again(bundle: Bundle, *, cache_dir: str | os.PathLike[str] | None = None) -> Bundle: ...
+def verify_again(
+    bundle: Bundle,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    trusted_signers: _Signers | None = None,
+) -> Bundle: ...
 def check_cache_dir(cache_dir: str | os.PathLike[str]) -> str | None: ...
 def scan_roots(
     roots: Sequence[str | os.PathLike[str]],
@@ -101,6 +129,7 @@ def scan_roots(
     threads: int | None = None,
     dag_id: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    trusted_signers: _Signers | None = None,
 ) -> RawScan: ...
 def pack(
     binary: str | os.PathLike[str],

@@ -31,6 +31,7 @@ __all__ = [
     "BundleFormatError",
     "BundleIntegrityError",
     "BundleNotFoundError",
+    "BundleSignatureError",
     "ManifestError",
     "NotABundleError",
     "UnsupportedFooterVersionError",
@@ -95,6 +96,42 @@ class ManifestError(BundleError):
     """The metadata region is not a UTF-8 YAML mapping, or exceeds a safety limit."""
 
     kind = "manifest"
+
+
+class BundleSignatureError(BundleError):
+    """Trusted signers were required and the bundle's signature does not satisfy them.
+
+    Also raised for an ``allowed_signers`` file that cannot be trusted or
+    parsed (``problem == "signers_file"``; ``path`` is then that file).
+
+    Attributes:
+        problem: which check failed: ``"no_sidecar"``, ``"malformed"``,
+            ``"unknown_key"``, ``"wrong_namespace"``, ``"not_yet_valid"``,
+            ``"expired"``, ``"bad_signature"``, ``"signers_file"``, or
+            ``"signing"`` when :func:`afbundle.sign` failed.
+
+    Example:
+        >>> try:
+        ...     afbundle.read_bundle("/opt/bundles/etl", trusted_signers="/etc/afbundle/signers")
+        ... except afbundle.BundleSignatureError as exc:
+        ...     print(exc.problem)
+        no_sidecar
+    """
+
+    kind = "signature"
+
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        reason: str | None = None,
+        problem: str = "bad_signature",
+    ) -> None:
+        super().__init__(message, path, reason)
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type[BundleSignatureError], tuple[str, str | None, str, str]]:
+        return (type(self), (str(self), self.path, self.reason, self.problem))
 
 
 class BundleNotFoundError(BundleError, FileNotFoundError):
