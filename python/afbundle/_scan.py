@@ -63,6 +63,13 @@ class _StdlibLogger:
 _default_log = _StdlibLogger()
 
 
+def _signers(signers: _core.TrustedSigners | PathArg | None) -> _core.TrustedSigners | None:
+    """Load a signer file once per call (a bad one raises BundleSignatureError)."""
+    if signers is None or isinstance(signers, _core.TrustedSigners):
+        return signers
+    return _core.TrustedSigners(signers)
+
+
 def _as_roots(roots: Roots) -> list[Path]:
     if isinstance(roots, (str, os.PathLike)):
         return [Path(roots).expanduser()]
@@ -77,11 +84,17 @@ def _walk(
     dag_id: str | None,
     log: KeywordLogger,
     cache_dir: Path | None = None,
+    trusted_signers: _core.TrustedSigners | None = None,
 ) -> tuple[Any, list[Rejection], list[Skip], ScanStats]:
     from afbundle._report import Rejection, ScanStats, Skip
 
     raw = _core.scan_roots(
-        roots, verify=verify, threads=threads, dag_id=dag_id, cache_dir=cache_dir
+        roots,
+        verify=verify,
+        threads=threads,
+        dag_id=dag_id,
+        cache_dir=cache_dir,
+        trusted_signers=trusted_signers,
     )
     rejected = [Rejection(Path(p), kind, reason) for p, kind, reason in raw.rejected]
     skipped = [Skip(Path(p), reason) for p, reason in raw.skipped]
@@ -100,13 +113,16 @@ def scan(
     log: KeywordLogger | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     persistent_cache: bool = True,
+    trusted_signers: _core.TrustedSigners | PathArg | None = None,
 ) -> ScanReport:
     """Walk ``roots`` and report every bundle, rejection and skip, in precedence order.
 
     Precedence: roots in the order given; within a root, paths in byte-wise
     order of their path relative to the root. With ``verify=True`` every
     bundle's binary region is SHA-256-checked (in parallel, through the
-    digest cache) and mismatches are reported as rejections.
+    digest cache) and mismatches are reported as rejections; with
+    ``trusted_signers`` so are bundles without a valid signature by one of
+    them (kind ``signature``).
 
     Example:
         >>> report = afbundle.scan(["/opt/airflow/executable-bundles"])
@@ -124,6 +140,7 @@ def scan(
         dag_id=None,
         log=log,
         cache_dir=usable_cache_dir(cache_dir, persistent_cache and verify, log),
+        trusted_signers=_signers(trusted_signers),
     )
     bundles = tuple(raw.bundles)
     declared: dict[str, list[Path]] = {}
@@ -151,6 +168,7 @@ def find(
     log: KeywordLogger | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     persistent_cache: bool = True,
+    trusted_signers: _core.TrustedSigners | PathArg | None = None,
 ) -> _core.Bundle:
     """Return the verified bundle that declares ``dag_id``, first in precedence order.
 
@@ -164,11 +182,15 @@ def find(
     holds its result. Verification goes through the in-process and the
     persistent digest cache (``cache_dir``, default :func:`default_cache_dir`;
     off with ``persistent_cache=False``), so a fresh worker process does not
-    re-hash an unchanged bundle.
+    re-hash an unchanged bundle. With ``trusted_signers`` (an OpenSSH
+    ``allowed_signers`` path or a :class:`TrustedSigners`), a candidate must
+    also carry a valid ``BUNDLE.sig`` by one of them; one that does not is
+    rejected (kind ``signature``) and the search goes on.
 
     Raises:
         BundleNotFoundError: no usable bundle declares ``dag_id``; its message
             names the rejected candidates and what was searched.
+        BundleSignatureError: the ``trusted_signers`` file is unusable.
 
     Example:
         >>> bundle = afbundle.find("/opt/airflow/executable-bundles", "example_dag")
@@ -178,6 +200,7 @@ def find(
     from afbundle._report import Rejection
 
     log = log or _default_log
+    signers = _signers(trusted_signers)
     root_paths = _as_roots(roots)
     raw, rejected, _skipped, stats = _walk(
         root_paths, verify=False, threads=threads, dag_id=dag_id, log=log
@@ -206,7 +229,9 @@ def find(
         try:
             # The same file, in the same state, as the walk read: a file
             # swapped, rewritten or chmodded since is refused, never hashed.
-            verified = _core.verify_again(candidate, cache_dir=verified_cache)
+            verified = _core.verify_again(
+                candidate, cache_dir=verified_cache, trusted_signers=signers
+            )
         except BundleError as exc:
             reject(candidate.path, exc.kind, exc.reason)
             continue
