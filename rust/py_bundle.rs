@@ -209,10 +209,19 @@ pub fn _panic_for_tests(py: Python<'_>, in_worker_thread: bool) -> PyResult<()> 
 /// Copy the bundle at `path` into a sealed memfd and verify those bytes.
 /// Returns `(fd, bundle)`; the caller owns `fd` (close-on-exec) and must
 /// close it.
+/// With `trusted_signers`, the sealed bytes must also carry a valid signature.
 #[pyfunction]
-pub fn seal_bundle(py: Python<'_>, path: PathBuf) -> PyResult<(i32, PyBundle)> {
+#[pyo3(signature = (path, *, trusted_signers = None))]
+pub fn seal_bundle(
+    py: Python<'_>,
+    path: PathBuf,
+    trusted_signers: Option<SignersArg>,
+) -> PyResult<(i32, PyBundle)> {
     use std::os::fd::IntoRawFd;
-    let (fd, bundle) = py.detach(|| crate::sealed::seal(&path))?;
+    let (fd, bundle) = py.detach(|| {
+        let signers = trusted_signers.map(SignersArg::load).transpose()?;
+        crate::sealed::seal_signed(&path, signers.as_deref())
+    })?;
     Ok((fd.into_raw_fd(), PyBundle::new(bundle)))
 }
 

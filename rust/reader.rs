@@ -272,6 +272,16 @@ impl OpenFile {
         }
     }
 
+    /// This whole file's `alg` digest and, with `prefix`, the SHA-256 of
+    /// `[0, prefix)`, in one read ([`hash::digest_whole`]); never cached.
+    pub fn digest_whole(
+        &self,
+        alg: hash::WholeFile,
+        prefix: Option<u64>,
+    ) -> Result<(Option<[u8; 32]>, Vec<u8>), ErrorKind> {
+        hash::digest_whole(&self.file, self.state.size, alg, prefix)
+    }
+
     /// SHA-256 of bytes `[0, len)` of this file.
     pub fn sha256_prefix(&self, len: u64) -> Result<[u8; 32], ErrorKind> {
         hash::sha256_prefix(&self.file, len)

@@ -405,3 +405,18 @@ def test_verification_reads_a_signed_file_once_even_with_a_cold_cache(site) -> N
     size = bundle.stat().st_size
     report = afbundle.scan(bundle.parent, trusted_signers=signers, persistent_cache=False)
     assert report.stats.bytes_hashed == size
+
+
+def test_verified_exec_checks_the_signature_on_the_sealed_bytes(site) -> None:
+    tmp, _, bundle, signers = site
+    with afbundle.seal(bundle, trusted_signers=signers) as sealed:
+        assert sealed.bundle.signed_by == "release@example.com"
+        assert os.pread(sealed.fd, 4, 0) == b"\x7fELF"
+    ssh_sign(bundle, keygen(tmp, "intruder"))
+    err = problem_of(lambda: afbundle.seal(bundle, trusted_signers=signers))
+    assert err.problem == "unknown_key"
+    make_bundle(bundle, b"evil")
+    Path(f"{bundle}.sig").unlink()
+    assert problem_of(lambda: afbundle.seal(bundle, trusted_signers=signers)).problem == (
+        "no_sidecar"
+    )

@@ -67,16 +67,25 @@ class SealedBundle:
         return f"<SealedBundle {str(self.bundle.path)!r} {state}>"
 
 
-def seal(path: str | os.PathLike[str]) -> SealedBundle:
+def seal(
+    path: str | os.PathLike[str],
+    *,
+    trusted_signers: _core.TrustedSigners | str | os.PathLike[str] | None = None,
+) -> SealedBundle:
     """Copy the bundle at ``path`` into a sealed memfd and verify that copy.
+
+    With ``trusted_signers``, ``PATH.sig`` must also be a valid signature by
+    one of them over the sealed bytes: what runs is exactly what was signed.
 
     Raises:
         BundleIntegrityError: the copied binary region does not match its digest.
+        BundleSignatureError: ``trusted_signers`` was given and the sealed
+            bytes are not validly signed by one of them.
         OSError: memfds or seals are unavailable, or the file cannot be read.
 
     Example:
         >>> with afbundle.seal("/opt/airflow/executable-bundles/example") as sealed:
         ...     subprocess.run([sealed.exec_path, "--help"])
     """
-    fd, bundle = _core.seal_bundle(path)
+    fd, bundle = _core.seal_bundle(path, trusted_signers=trusted_signers)
     return SealedBundle(fd, bundle)
