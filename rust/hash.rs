@@ -151,6 +151,11 @@ pub fn digest_whole(
     prefix: Option<u64>,
 ) -> Result<(Option<[u8; 32]>, Vec<u8>), ErrorKind> {
     let prefix = prefix.map(|p| p.min(len));
+    if alg == WholeFile::Sha256 {
+        if let Some(prefix) = prefix {
+            return sha256_prefix_and_whole(file, len, prefix);
+        }
+    }
     let mut whole = WholeHasher::new(alg);
     let mut head = Sha256::new();
     let size = usize::try_from(len).map_or(TWO_HASH_CHUNK, |l| l.clamp(1, TWO_HASH_CHUNK));
@@ -174,6 +179,32 @@ pub fn digest_whole(
         offset += n as u64;
     }
     Ok((prefix.map(|_| head.finalize().into()), whole.finalize()))
+}
+
+/// Both digests are SHA-256: ONE hash run, finalised once at `prefix` (on a
+/// copy of its state) and once at the end.
+fn sha256_prefix_and_whole(
+    file: &File,
+    len: u64,
+    prefix: u64,
+) -> Result<(Option<[u8; 32]>, Vec<u8>), ErrorKind> {
+    let mut hasher = Sha256::new();
+    let mut head = (prefix == 0).then(|| hasher.clone().finalize().into());
+    let size = usize::try_from(len).map_or(TWO_HASH_CHUNK, |l| l.clamp(1, TWO_HASH_CHUNK));
+    let mut buf = vec![0u8; size];
+    let mut offset = 0u64;
+    while offset < len {
+        // Stop each read at the prefix boundary so the state can be copied there.
+        let limit = if offset < prefix { prefix } else { len };
+        let want = usize::try_from(limit - offset).map_or(buf.len(), |rest| rest.min(buf.len()));
+        let n = read_some(file, &mut buf[..want], offset, len)?;
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+        if offset == prefix {
+            head = Some(hasher.clone().finalize().into());
+        }
+    }
+    Ok((head, hasher.finalize().to_vec()))
 }
 
 /// SHA-256 of an in-memory buffer.
@@ -231,6 +262,10 @@ mod tests {
                 digest_whole(&f, len, WholeFile::Sha512, Some(prefix as u64)).unwrap();
             assert_eq!(head.unwrap(), sha256(&data[..prefix]), "{prefix}");
             assert_eq!(whole, Sha512::digest(&data).to_vec());
+            let (head, whole) =
+                digest_whole(&f, len, WholeFile::Sha256, Some(prefix as u64)).unwrap();
+            assert_eq!(head.unwrap(), sha256(&data[..prefix]), "{prefix}");
+            assert_eq!(whole, sha256(&data).to_vec());
         }
         let (head, whole) = digest_whole(&f, len, WholeFile::Sha256, None).unwrap();
         assert!(head.is_none());
