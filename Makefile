@@ -9,7 +9,7 @@ STAMP := $(VENV)/.deps-installed
 # maturin/cargo builds are serialised so parallel callers never race on .venv.
 LOCK := flock $(VENV)/.build.lock
 
-.PHONY: all venv develop demo test test-rust test-python stubtest readme lint fmt wheel bench fuzz clean
+.PHONY: all venv develop demo test test-rust test-python test-tools stubtest readme lint fmt wheel bench fuzz clean
 
 all: test
 
@@ -37,8 +37,13 @@ readme: develop
 test-rust:
 	cargo test --quiet --no-default-features
 
+# tests/test_signing.py signs with OpenSSH's own ssh-keygen (Debian: openssh-client).
+test-tools:
+	command -v ssh-keygen >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client; }
+
 # pytest exits 5 when it collected nothing: that must fail, and say so.
-test-python: develop
+test-python: develop test-tools
 	$(PY) -m pytest -q || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc; }
 
