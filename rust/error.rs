@@ -40,6 +40,20 @@ pub enum ErrorKind {
     /// The metadata region is not a UTF-8 YAML mapping, or breaks a safety limit.
     #[error("{0}")]
     Manifest(String),
+    /// A region too large to be read into memory whole (stream it to a file instead).
+    #[error(
+        "{what} is {len} bytes, more than the {limit}-byte limit for reading it into memory{hint}"
+    )]
+    TooLarge {
+        /// The region ("source region", ...).
+        what: &'static str,
+        /// Its length.
+        len: u64,
+        /// The in-memory limit (or the size that could not be allocated).
+        limit: u64,
+        /// What to do instead, or why the allocation failed.
+        hint: &'static str,
+    },
     /// An operating-system error.
     #[error("cannot {op}: {source}")]
     Io {
@@ -73,6 +87,7 @@ impl ErrorKind {
             ErrorKind::Format(_) => "format",
             ErrorKind::DigestMismatch { .. } | ErrorKind::Changed(_) => "integrity",
             ErrorKind::Manifest(_) => "manifest",
+            ErrorKind::TooLarge { .. } => "too_large",
             ErrorKind::Io { .. } => "io",
         }
     }

@@ -1,6 +1,6 @@
 //! The one mapping from [`Error`] to Python exceptions (classes live in `afbundle.errors`).
 
-use pyo3::exceptions::PyOSError;
+use pyo3::exceptions::{PyMemoryError, PyOSError};
 use pyo3::{import_exception, PyErr};
 
 use crate::error::{Error, ErrorKind};
@@ -26,6 +26,7 @@ impl From<Error> for PyErr {
                 BundleIntegrityError::new_err((message, path, reason))
             }
             ErrorKind::Manifest(_) => ManifestError::new_err((message, path, reason)),
+            ErrorKind::TooLarge { .. } => PyMemoryError::new_err(message),
             ErrorKind::Io { op, source } => match source.raw_os_error() {
                 // OSError(errno, strerror, filename) picks the subclass
                 // (FileNotFoundError, PermissionError, ...) from errno.

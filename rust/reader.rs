@@ -25,6 +25,10 @@ use crate::hash;
 use crate::manifest::{self, Manifest};
 use crate::trailer::{hex, Layout, Trailer, TRAILER_SIZE};
 
+/// Largest region read into memory whole (`read_source`, `read_manifest`);
+/// larger ones are streamed to a file ([`crate::pack::extract_region`]).
+pub const MAX_IN_MEMORY: u64 = 1 << 30;
+
 /// The `fstat` fields that identify one state of a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FileState {
@@ -189,13 +193,17 @@ impl OpenFile {
             None => {
                 let digest = hash::sha256_prefix(&self.file, layout.source_start)?;
                 cost.bytes_hashed += layout.source_start;
-                // Only remember a digest for a file that did not change while hashed.
+                // Only remember a digest for a file that did not change while
+                // hashed, and only once a later change would show in its
+                // timestamps (the racy-timestamp rule, `cache::may_remember`).
                 self.ensure_unchanged()?;
-                if let Some(disk) = disk {
-                    // Best effort: a failed write only costs a future hash.
-                    let _ = disk.put(&key, &digest);
+                if cache::may_remember(&key) {
+                    if let Some(disk) = disk {
+                        // Best effort: a failed write only costs a future hash.
+                        let _ = disk.put(&key, &digest);
+                    }
+                    cache::put(key, digest);
                 }
-                cache::put(key, digest);
                 digest
             }
         };
@@ -253,15 +261,32 @@ impl OpenFile {
     }
 
     /// Read `len` bytes at `offset`; a short read means the file shrank.
+    /// Above [`MAX_IN_MEMORY`], or when the allocation fails, this is
+    /// [`ErrorKind::TooLarge`], never an abort.
     pub fn read_region(
         &self,
         offset: u64,
         len: u64,
         op: &'static str,
     ) -> Result<Vec<u8>, ErrorKind> {
-        let len = usize::try_from(len)
-            .map_err(|_| ErrorKind::Format(format!("{op}: region too large")))?;
-        let mut buf = vec![0u8; len];
+        let too_large = |limit: u64, hint: &'static str| ErrorKind::TooLarge {
+            what: op,
+            len,
+            limit,
+            hint,
+        };
+        if len > MAX_IN_MEMORY {
+            return Err(too_large(
+                MAX_IN_MEMORY,
+                "; write it to a file instead (Bundle.write_source)",
+            ));
+        }
+        let size = usize::try_from(len).map_err(|_| too_large(usize::MAX as u64, ""))?;
+        // Fallible: a failed allocation is an error, never an abort.
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(size)
+            .map_err(|_| too_large(len, " (the allocation failed)"))?;
+        buf.resize(size, 0);
         self.read_exact_at(&mut buf, offset, op)?;
         Ok(buf)
     }

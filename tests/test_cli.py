@@ -31,6 +31,7 @@ from _writer import (
     BINARY,
     manifest,
     raw_yaml_manifest,
+    settle,
     write_bundle,
     write_executable,
     write_file,
@@ -881,7 +882,7 @@ def test_the_progress_spinner_turns_only_while_slow_work_runs(
 def test_scan_and_find_use_the_cache_dir_given_and_no_cache_leaves_it_alone(
     tmp_path: Path,
 ) -> None:
-    write_bundle(tmp_path / "root" / "b", dag_ids=["d"])
+    settle(write_bundle(tmp_path / "root" / "b", dag_ids=["d"]))
     cache = tmp_path / "cache"
     untouched = afbundle("scan", tmp_path / "root", "--no-cache", "--json")
     assert untouched.code == 0 and not cache.exists()
