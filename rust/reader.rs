@@ -8,12 +8,12 @@
 //! under a mapping would kill the process with SIGBUS.
 
 use std::ffi::CStr;
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
@@ -92,22 +92,58 @@ pub struct OpenFile {
 }
 
 impl OpenFile {
-    /// Open `path` read-only and non-blocking, and require a regular file.
+    /// Open `path` read-only, and require a regular file (see [`OpenFile::open_at`]).
     pub fn open(path: &Path) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| ErrorKind::io("open", e).at(path))?;
-        Self::from_file(file, path)
+        Self::open_regular(rustix::fs::CWD, path, path)
     }
 
-    /// Open `name` relative to the directory `dir` (as [`OpenFile::open`]);
-    /// `path` is only used in errors.
+    /// Open `name` relative to the directory `dir`; `path` is only used in
+    /// errors. Symlinks are followed (a link to a bundle is legitimate), but
+    /// nothing that is not a regular file is ever opened for reading: the
+    /// name is first opened `O_PATH` (which never runs a device's or FIFO's
+    /// open), that descriptor's `fstat` must say "regular file", and only
+    /// then is that same inode re-opened for reading through
+    /// `/proc/self/fd`. So a FIFO or device swapped in by symlink after a
+    /// walk looked at the name is neither blocked on nor woken. Without
+    /// `/proc`, the name is opened non-blocking and `O_NOCTTY`, and the
+    /// descriptor must be the same regular file the `O_PATH` one was.
     pub fn open_at(dir: BorrowedFd<'_>, name: &CStr, path: &Path) -> Result<Self> {
-        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
+        Self::open_regular(dir, name, path)
+    }
+
+    fn open_regular<D: std::os::fd::AsFd, P: rustix::path::Arg + Copy>(
+        dir: D,
+        name: P,
+        path: &Path,
+    ) -> Result<Self> {
+        let dir = dir.as_fd();
+        let located = rustix::fs::openat(dir, name, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| ErrorKind::io("open", e.into()).at(path))?;
+        let st =
+            rustix::fs::fstat(&located).map_err(|e| ErrorKind::io("stat", e.into()).at(path))?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            return Err(ErrorKind::NotABundle("not a regular file".into()).at(path));
+        }
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let proc_path = format!("/proc/self/fd/{}", located.as_raw_fd());
+        let fd = match rustix::fs::openat(rustix::fs::CWD, proc_path.as_str(), flags, Mode::empty())
+        {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => {
+                let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
+                    .map_err(|e| ErrorKind::io("open", e.into()).at(path))?;
+                let now =
+                    rustix::fs::fstat(&fd).map_err(|e| ErrorKind::io("stat", e.into()).at(path))?;
+                if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+                    return Err(ErrorKind::Changed(
+                        "the file was replaced while it was opened".into(),
+                    )
+                    .at(path));
+                }
+                fd
+            }
+            Err(e) => return Err(ErrorKind::io("open", e.into()).at(path)),
+        };
         Self::from_file(File::from(fd), path)
     }
 

@@ -44,13 +44,17 @@ def pack(
     ``manifest`` is a mapping (serialised canonically by :func:`dump_manifest`)
     or raw YAML that must load as a mapping. The bundle is written to a
     temporary file beside ``output``, fsynced and renamed into place, so a
-    reader never sees half a bundle; the binary's permission bits are kept.
+    reader never sees half a bundle, and a directory walk never sees the
+    temporary file as a bundle. The output's permission bits are the
+    binary's, with execute added where read is allowed, limited by the
+    umask; setuid, setgid and sticky bits are dropped.
     Identical inputs give byte-identical output. The binary is never run.
 
     Raises:
         BundleFormatError: ``binary`` already ends with a bundle trailer and
             ``replace_footer`` is false.
         ManifestError: the manifest does not load as a YAML mapping.
+        TypeError: ``manifest`` or ``source`` has a type it cannot be.
 
     Example:
         >>> afbundle.pack("build/pipeline", "dist/pipeline", manifest=manifest,
@@ -61,8 +65,17 @@ def pack(
         manifest_bytes = dump_manifest(manifest)
     elif isinstance(manifest, str):
         manifest_bytes = manifest.encode("utf-8")
-    else:
+    elif isinstance(manifest, (bytes, bytearray, memoryview)):
         manifest_bytes = bytes(manifest)
-    source_bytes = source.encode("utf-8") if isinstance(source, str) else bytes(source)
+    else:
+        raise TypeError(
+            f"manifest: expected a mapping, bytes or str, got {type(manifest).__name__}"
+        )
+    if isinstance(source, str):
+        source_bytes = source.encode("utf-8")
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        source_bytes = bytes(source)
+    else:
+        raise TypeError(f"source: expected bytes or str, got {type(source).__name__}")
     _core.pack(binary, output, manifest_bytes, source_bytes, replace_footer)
     return _core.read_bundle(output, verify=True)

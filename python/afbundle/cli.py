@@ -984,6 +984,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     """``afbundle inspect``: trailer, regions, digest check and manifest summary."""
     view = read_view(args.bundle)
     if args.source or args.manifest:
+        sys.stdout.buffer.flush()
+        if args.source and view.bundle is not None:
+            # Streamed: a source region may be larger than memory allows.
+            view.bundle.write_source(sys.stdout.buffer.fileno())
+            return ExitCode.OK
         region = view.read_source() if args.source else view.read_manifest()
         sys.stdout.buffer.write(region)
         sys.stdout.buffer.flush()
@@ -1096,7 +1101,9 @@ def extract(view: BundleView, directory: Path, *, force: bool) -> dict[str, str 
             _refuse_existing(target, force)
     with reporting(directory):
         _core.strip(view.path, binary)
-        if source is not None:
+        if source is not None and view.bundle is not None:
+            view.bundle.write_source(source)  # streamed, atomic, umask honoured
+        elif source is not None:
             _write_atomically(source, view.read_source())
         _write_atomically(manifest, view.read_manifest())
     return {
@@ -1120,7 +1127,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o644)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -1415,10 +1424,11 @@ def cmd_strip(args: argparse.Namespace) -> int:
     _refuse_existing(output, args.force)
     with reporting(args.bundle):
         bundle = afbundle.read_bundle(args.bundle, verify=True)
-        _core.strip(args.bundle, output)
+        # strip verifies the bytes it copies; its digest is the one to show.
+        digest = _core.strip(args.bundle, output)
     print(
         f"wrote {output}: the {human_size(bundle.source_start)} binary region of {args.bundle} "
-        f"(sha256 {bundle.binary_sha256.hex()})"
+        f"(sha256 {digest.hex()})"
     )
     return ExitCode.OK
 
