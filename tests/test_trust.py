@@ -13,7 +13,7 @@ import pwd
 import signal
 import subprocess
 import sys
-import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -279,12 +279,28 @@ def blocked_writer(fifo: Path) -> Iterator[subprocess.Popen[bytes]]:
     os.mkfifo(fifo, 0o755)
     child = subprocess.Popen([sys.executable, "-c", f"open({str(fifo)!r}, 'wb')"])
     try:
+        wait_until_blocked_in_open(child)
         yield child
     finally:
         with contextlib.suppress(OSError):
             os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
         child.kill()
         child.wait()
+
+
+def wait_until_blocked_in_open(child: subprocess.Popen[bytes]) -> None:
+    """Wait (bounded) until ``child`` sleeps in the FIFO's open, waiting for a reader."""
+    for _ in range(2000):
+        try:
+            wchan = Path(f"/proc/{child.pid}/wchan").read_text()
+        except OSError:
+            wchan = ""
+        if wchan in ("wait_for_partner", "fifo_open"):
+            return
+        if child.poll() is not None:
+            break
+        time.sleep(0.005)
+    pytest.skip("cannot tell that the writer is blocked in open (no /proc/PID/wchan)")
 
 
 def still_blocked(child: subprocess.Popen[bytes]) -> bool:
@@ -306,33 +322,31 @@ def test_opening_a_fifo_by_name_never_opens_it(tmp_path) -> None:
         assert still_blocked(writer)
 
 
+FLIP = """
+import os, sys
+tmp, root = sys.argv[1], sys.argv[2]
+while True:
+    for target in ("good", "fifo"):
+        os.symlink(f"{tmp}/{target}", f"{tmp}/flip")
+        os.replace(f"{tmp}/flip", f"{root}/candidate")
+"""
+
+
 def test_a_fifo_swapped_in_under_a_walk_is_never_opened(tmp_path) -> None:
     """Bounded loop: a symlink flips between a bundle and a FIFO while scans run."""
     root = tmp_path / "root"
     root.mkdir()
     good = write_bundle(tmp_path / "good", dag_ids=["d"])
     with blocked_writer(tmp_path / "fifo") as writer:
-        for target in ("good", "fifo"):
-            os.symlink(tmp_path / target, tmp_path / f"to-{target}")
-        stop = threading.Event()
-
-        def flip() -> None:
-            while not stop.is_set():
-                for target in ("good", "fifo"):
-                    tmp = tmp_path / "flip"
-                    with contextlib.suppress(FileNotFoundError):
-                        tmp.unlink()
-                    os.symlink(tmp_path / target, tmp)
-                    os.replace(tmp, root / "candidate")
-
-        flipper = threading.Thread(target=flip)
-        flipper.start()
+        flipper = subprocess.Popen([sys.executable, "-c", FLIP, str(tmp_path), str(root)])
         try:
-            for _ in range(300):
+            for _ in range(2000):
                 afbundle.scan([root], verify=False)
+                if writer.poll() is not None:
+                    break
         finally:
-            stop.set()
-            flipper.join()
+            flipper.kill()
+            flipper.wait()
         assert still_blocked(writer)
     assert good.exists()
 
