@@ -6,24 +6,31 @@
 //! only by `rename(2)` after an `fsync`, so a reader sees the old file or the
 //! whole new bundle, never half of one. The binary is never executed.
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::ffi::{CStr, CString};
+use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, CWD};
+use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ErrorKind, Result};
+use crate::hash::CHUNK;
 use crate::manifest::{self, MAX_MANIFEST_BYTES};
 use crate::reader::OpenFile;
-use crate::trailer::Trailer;
+use crate::trailer::{hex, Trailer};
 
 /// Write a bundle at `output` from the executable at `binary`.
 ///
 /// `manifest` must load as a YAML mapping. When `binary` already ends with a
 /// bundle trailer it is refused unless `replace_footer`, in which case the
-/// old source, manifest and trailer are dropped first. The output keeps the
-/// binary's permission bits, with execute added wherever read is allowed.
+/// old source, manifest and trailer are dropped first. The output's
+/// permission bits are the binary's, with execute added wherever read is
+/// allowed, then limited by the umask; never setuid, setgid or sticky.
 pub fn pack(
     binary: &Path,
     output: &Path,
@@ -58,38 +65,274 @@ pub fn pack(
     if binary_len == 0 {
         return Err(ErrorKind::Format("the binary is empty".into()).at(binary));
     }
-    let mode = fs::metadata(binary)
-        .map_err(|e| ErrorKind::io("stat", e).at(binary))?
-        .permissions()
-        .mode()
-        & 0o7777;
+    // The descriptor's mode, not the path's: the file read is the file described.
+    let mode = input.state().mode & 0o777;
     let mode = mode | ((mode & 0o444) >> 2);
 
-    let dir = output_dir(output)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".afbundle-pack-")
-        .tempfile_in(dir)
-        .map_err(|e| ErrorKind::io("create temporary file", e).at(dir))?;
-    let digest = copy_hashing(&input, binary_len, tmp.as_file_mut()).map_err(|k| k.at(binary))?;
+    let mut out = PendingOutput::create(output, mode)?;
+    let digest = copy_hashing(&input, binary_len, out.file()).map_err(|k| k.at(binary))?;
     let trailer = Trailer::new(source_len, metadata_len, digest);
     let tail = [source, manifest, &trailer.to_bytes()].concat();
-    let file = tmp.as_file_mut();
-    file.write_all(&tail)
-        .and_then(|()| file.set_permissions(Permissions::from_mode(mode)))
-        .and_then(|()| file.sync_all())
-        .map_err(|e| ErrorKind::io("write bundle", e).at(tmp.path()))?;
+    out.file()
+        .write_all(&tail)
+        .map_err(|e| ErrorKind::io("write bundle", e).at(output))?;
     input.ensure_unchanged().map_err(|k| k.at(binary))?;
-    tmp.persist(output)
-        .map_err(|e| ErrorKind::io("rename into place", e.error).at(output))?;
-    // Make the rename itself durable.
-    if let Ok(d) = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(dir)
-    {
-        let _ = d.sync_all();
+    out.commit()
+}
+
+/// Copy bytes `[0, len)` of `input` to `out`, returning their SHA-256.
+fn copy_hashing(input: &OpenFile, len: u64, out: &mut File) -> Result<[u8; 32], ErrorKind> {
+    let mut hasher = Sha256::new();
+    input.copy_prefix(len, out, |chunk| hasher.update(chunk))?;
+    Ok(hasher.finalize().into())
+}
+
+/// The binary region of the bundle at `bundle` written to `output` (atomically).
+///
+/// The bytes written are the bytes hashed: the region is read once, through
+/// one descriptor, and the output appears only if their digest matches the
+/// trailer's (a file swapped between a separate check and the copy cannot
+/// slip through). The output's permission bits are the bundle's, limited by
+/// the umask; never setuid, setgid or sticky. Returns the digest.
+pub fn strip(bundle: &Path, output: &Path) -> Result<[u8; 32]> {
+    let input = OpenFile::open(bundle)?;
+    let (trailer, layout) = input.trailer().map_err(|k| k.at(bundle))?;
+    let mut out = PendingOutput::create(output, input.state().mode & 0o777)?;
+    let digest = copy_hashing(&input, layout.source_start, out.file()).map_err(|k| k.at(bundle))?;
+    if digest != trailer.binary_sha256 {
+        return Err(ErrorKind::DigestMismatch {
+            expected: hex(&trailer.binary_sha256),
+            actual: hex(&digest),
+        }
+        .at(bundle));
+    }
+    input.ensure_unchanged().map_err(|k| k.at(bundle))?;
+    out.commit()?;
+    Ok(digest)
+}
+
+/// Bytes `[offset, offset + len)` of the bundle `bundle` (re-opened, and
+/// refused unless it is the same file in the same state) written to
+/// `output` atomically, in pieces: no region is ever held in memory whole.
+/// The output is a plain file: mode 0666 limited by the umask.
+pub fn extract_region(
+    bundle: &crate::reader::Bundle,
+    offset: u64,
+    len: u64,
+    output: &Path,
+) -> Result<()> {
+    let input = OpenFile::open(&bundle.path)?;
+    input
+        .ensure_state(&bundle.state)
+        .map_err(|k| k.at(&bundle.path))?;
+    let mut out = PendingOutput::create(output, 0o666)?;
+    copy_region(&input, offset, len, out.file()).map_err(|k| k.at(&bundle.path))?;
+    input.ensure_unchanged().map_err(|k| k.at(&bundle.path))?;
+    out.commit()
+}
+
+/// Bytes `[offset, offset + len)` of `input` copied to `out` in pieces.
+pub fn copy_region(
+    input: &OpenFile,
+    offset: u64,
+    len: u64,
+    out: &mut impl Write,
+) -> Result<(), ErrorKind> {
+    let end = offset
+        .checked_add(len)
+        .ok_or_else(|| ErrorKind::Format("region ends beyond 2^64".into()))?;
+    let mut at = offset;
+    while at < end {
+        let chunk = (end - at).min(CHUNK as u64);
+        let buf = input.read_region(at, chunk, "copy")?;
+        out.write_all(&buf)
+            .map_err(|e| ErrorKind::io("write copy", e))?;
+        at += chunk;
     }
     Ok(())
+}
+
+/// An output file being written beside its final name, never a candidate
+/// for a directory walk until it is complete and in place.
+///
+/// Where the kernel and file system allow (`O_TMPFILE`, Linux 3.11+, and
+/// `/proc` for `linkat`), the file has no name at all while it is written:
+/// a walk cannot see it and a killed writer leaves nothing behind. It gets
+/// a name only when complete and synced: the final name directly when that
+/// is free, else a temporary name that sorts after the final one followed
+/// at once by `rename(2)` over it. Elsewhere it is a named temporary file
+/// without any execute bit (so a walk never counts it) until just before
+/// the rename. The umask applies: the file is created with `mode`.
+struct PendingOutput {
+    dir: OwnedFd,
+    output: PathBuf,
+    name: CString,
+    file: File,
+    /// `Some` for a named temporary file (removed unless committed).
+    named_tmp: Option<CString>,
+    /// The mode to apply before the rename of a named temporary file.
+    final_mode: u32,
+}
+
+impl PendingOutput {
+    fn create(output: &Path, mode: u32) -> Result<Self> {
+        let dir_path = output_dir(output)?.to_path_buf();
+        let name = output
+            .file_name()
+            .filter(|n| n.as_bytes() != b"..")
+            .ok_or_else(|| {
+                ErrorKind::io("write", std::io::Error::from_raw_os_error(libc::EISDIR)).at(output)
+            })?;
+        let name = CString::new(name.as_bytes()).map_err(|_| {
+            ErrorKind::io("write", std::io::Error::from_raw_os_error(libc::EINVAL)).at(output)
+        })?;
+        let dir = rfs::openat(
+            CWD,
+            dir_path.as_path(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| ErrorKind::io("open directory", e.into()).at(&dir_path))?;
+        let mode = mode & 0o777;
+        if Path::new("/proc/self/fd").is_dir() {
+            let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+            match rfs::openat(&dir, ".", flags, Mode::from_raw_mode(mode)) {
+                Ok(fd) => {
+                    return Ok(PendingOutput {
+                        dir,
+                        output: output.to_path_buf(),
+                        name,
+                        file: File::from(fd),
+                        named_tmp: None,
+                        final_mode: mode,
+                    })
+                }
+                // Not supported here: fall back to a named file.
+                Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOENT) => {}
+                Err(e) => {
+                    return Err(ErrorKind::io("create temporary file", e.into()).at(&dir_path))
+                }
+            }
+        }
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        for _ in 0..100 {
+            let tmp = tmp_name(&name);
+            match rfs::openat(&dir, &*tmp, flags, Mode::from_raw_mode(mode & 0o666)) {
+                Ok(fd) => {
+                    // What the umask left of the read/write bits decides
+                    // where execute may be added back before the rename.
+                    let created = rfs::fstat(&fd).map(|st| st.st_mode & 0o666).unwrap_or(0);
+                    let exec = mode & 0o111 & ((created & 0o444) >> 2);
+                    return Ok(PendingOutput {
+                        dir,
+                        output: output.to_path_buf(),
+                        name,
+                        file: File::from(fd),
+                        named_tmp: Some(tmp),
+                        final_mode: created | exec,
+                    });
+                }
+                Err(Errno::EXIST) => continue,
+                Err(e) => {
+                    return Err(ErrorKind::io("create temporary file", e.into()).at(&dir_path))
+                }
+            }
+        }
+        Err(ErrorKind::io(
+            "create temporary file",
+            std::io::Error::from_raw_os_error(libc::EEXIST),
+        )
+        .at(&dir_path))
+    }
+
+    fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Sync the file, put it in place, and make the rename durable.
+    fn commit(mut self) -> Result<()> {
+        let at_output = |op: &'static str, e: Errno| ErrorKind::io(op, e.into()).at(&self.output);
+        self.file
+            .sync_all()
+            .map_err(|e| ErrorKind::io("write", e).at(&self.output))?;
+        match self.named_tmp.take() {
+            Some(tmp) => {
+                let placed = rfs::fchmod(&self.file, Mode::from_raw_mode(self.final_mode))
+                    .and_then(|()| rfs::renameat(&self.dir, &*tmp, &self.dir, &*self.name));
+                if let Err(e) = placed {
+                    let _ = rfs::unlinkat(&self.dir, &*tmp, AtFlags::empty());
+                    return Err(at_output("rename into place", e));
+                }
+            }
+            None => {
+                let proc_path = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+                let link = |name: &CStr| {
+                    rfs::linkat(
+                        CWD,
+                        proc_path.as_str(),
+                        &self.dir,
+                        name,
+                        AtFlags::SYMLINK_FOLLOW,
+                    )
+                };
+                match link(&self.name) {
+                    Ok(()) => {}
+                    Err(Errno::EXIST) => {
+                        let mut placed = Err(Errno::EXIST);
+                        for _ in 0..100 {
+                            let tmp = tmp_name(&self.name);
+                            match link(&tmp) {
+                                Err(Errno::EXIST) => continue,
+                                Err(e) => {
+                                    placed = Err(e);
+                                    break;
+                                }
+                                Ok(()) => {
+                                    placed =
+                                        rfs::renameat(&self.dir, &*tmp, &self.dir, &*self.name);
+                                    if placed.is_err() {
+                                        let _ = rfs::unlinkat(&self.dir, &*tmp, AtFlags::empty());
+                                    }
+                                    break;
+                                }
+                            }
+                        }
+                        placed.map_err(|e| at_output("rename into place", e))?;
+                    }
+                    Err(e) => return Err(at_output("link into place", e)),
+                }
+            }
+        }
+        // Make the rename itself durable (best effort).
+        let _ = rfs::fsync(&self.dir);
+        Ok(())
+    }
+}
+
+impl Drop for PendingOutput {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.named_tmp.take() {
+            let _ = rfs::unlinkat(self.dir.as_fd(), &*tmp, AtFlags::empty());
+        }
+    }
+}
+
+/// A temporary name that sorts right after `name` in the same directory
+/// (`NAME.afbundle-tmp-PID-N`), so a leftover never takes precedence over
+/// the file it was meant to replace.
+fn tmp_name(name: &CStr) -> CString {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut out = name.to_bytes().to_vec();
+    out.extend_from_slice(
+        format!(
+            ".afbundle-tmp-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
+        .as_bytes(),
+    );
+    CString::new(out).expect("no NUL in a file name")
 }
 
 /// The directory `output` will be written in; it must exist (a plain OS
@@ -110,40 +353,15 @@ fn output_dir(output: &Path) -> Result<&Path> {
     }
 }
 
-/// Copy bytes `[0, len)` of `input` to `out`, returning their SHA-256.
-fn copy_hashing(input: &OpenFile, len: u64, out: &mut File) -> Result<[u8; 32], ErrorKind> {
-    let mut hasher = Sha256::new();
-    input.copy_prefix(len, out, |chunk| hasher.update(chunk))?;
-    Ok(hasher.finalize().into())
-}
-
-/// The binary region of the bundle at `bundle` written to `output` (atomically).
-pub fn strip(bundle: &Path, output: &Path) -> Result<()> {
-    let input = OpenFile::open(bundle)?;
-    let (_, layout) = input.trailer().map_err(|k| k.at(bundle))?;
-    let dir = output_dir(output)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".afbundle-strip-")
-        .tempfile_in(dir)
-        .map_err(|e| ErrorKind::io("create temporary file", e).at(dir))?;
-    copy_hashing(&input, layout.source_start, tmp.as_file_mut()).map_err(|k| k.at(bundle))?;
-    let mode = fs::metadata(bundle)
-        .map_err(|e| ErrorKind::io("stat", e).at(bundle))?
-        .permissions()
-        .mode();
-    tmp.as_file()
-        .set_permissions(Permissions::from_mode(mode & 0o7777))
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| ErrorKind::io("write", e).at(output))?;
-    tmp.persist(output)
-        .map_err(|e| ErrorKind::io("rename into place", e.error).at(output))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::reader::read_bundle;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
 
     const META: &[u8] = b"dags: {d: {tasks: []}}\nsdk: {supervisor_schema_version: '2026-06-16'}\n";
 
@@ -156,13 +374,57 @@ mod tests {
         pack(&bin, &out, META, b"src", false).unwrap();
         let (b, _) = read_bundle(&out, true, None).unwrap();
         assert_eq!(b.manifest.dag_ids, ["d"]);
-        assert_eq!(
-            fs::metadata(&out).unwrap().permissions().mode() & 0o111,
-            0o111 & (fs::metadata(&bin).unwrap().permissions().mode() >> 2 | 0o100)
-        );
+        let m = mode(&bin);
+        assert_eq!(mode(&out) & 0o111, 0o111 & (m >> 2 | 0o100));
         let back = dir.path().join("back");
         strip(&out, &back).unwrap();
         assert_eq!(fs::read(&back).unwrap(), fs::read(&bin).unwrap());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn pack_and_strip_never_keep_setuid_and_repacking_replaces_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        fs::write(&bin, b"\x7fELF-not-really").unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o6755)).unwrap();
+        let out = dir.path().join("out");
+        pack(&bin, &out, META, b"", false).unwrap();
+        assert_eq!(mode(&out) & 0o7000, 0);
+        pack(&bin, &out, META, b"again", false).unwrap();
+        assert_eq!(
+            read_bundle(&out, true, None).unwrap().0.layout.source_len,
+            5
+        );
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o4755)).unwrap();
+        let back = dir.path().join("back");
+        strip(&out, &back).unwrap();
+        assert_eq!(mode(&back) & 0o7000, 0);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    #[test]
+    fn strip_refuses_a_binary_region_that_does_not_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        fs::write(&bin, b"\x7fELF-not-really").unwrap();
+        let out = dir.path().join("out");
+        pack(&bin, &out, META, b"", false).unwrap();
+        let mut bytes = fs::read(&out).unwrap();
+        bytes[1] ^= 1;
+        fs::write(&out, &bytes).unwrap();
+        let back = dir.path().join("back");
+        let err = strip(&out, &back).unwrap_err();
+        assert!(
+            matches!(err.kind, ErrorKind::DigestMismatch { .. }),
+            "{err}"
+        );
+        assert!(!back.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

@@ -119,6 +119,22 @@ impl PyBundle {
         let bytes = py.detach(|| self.inner.read_manifest())?;
         Ok(PyBytes::new(py, &bytes))
     }
+    /// Write the source region to `dest` without holding it in memory: a
+    /// path (written atomically; mode 0666 limited by the umask) or an open
+    /// file descriptor (written at its current position). The file is
+    /// re-opened and refused if it changed since it was read.
+    fn write_source(&self, py: Python<'_>, dest: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (start, len) = (self.inner.layout.source_start, self.inner.layout.source_len);
+        self.write_region(py, start, len, dest)
+    }
+    /// Write the raw manifest bytes to `dest` (as [`write_source`]).
+    fn write_manifest(&self, py: Python<'_>, dest: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (start, len) = (
+            self.inner.layout.metadata_start,
+            self.inner.layout.metadata_len,
+        );
+        self.write_region(py, start, len, dest)
+    }
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let path = self.path().into_pyobject(py)?.str()?.repr()?;
         let dags = self.dag_ids(py)?.repr()?;
@@ -131,6 +147,44 @@ impl PyBundle {
                 "unverified"
             }
         ))
+    }
+}
+
+impl PyBundle {
+    fn write_region(
+        &self,
+        py: Python<'_>,
+        offset: u64,
+        len: u64,
+        dest: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if let Ok(fd) = dest.extract::<i32>() {
+            let bundle = &self.inner;
+            py.detach(|| {
+                use std::os::fd::FromRawFd;
+                let open = reader::OpenFile::open(&bundle.path)?;
+                open.ensure_state(&bundle.state)
+                    .map_err(|k| k.at(&bundle.path))?;
+                // SAFETY: the caller lends `fd` for this call; ManuallyDrop
+                // keeps it open afterwards.
+                let mut out =
+                    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+                crate::pack::copy_region(&open, offset, len, &mut *out)
+                    .map_err(|k| k.at(&bundle.path))
+            })?;
+            return Ok(());
+        }
+        let path: PathBuf = dest.extract().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "dest must be a path or a file descriptor (int), not {}",
+                dest.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        py.detach(|| crate::pack::extract_region(&self.inner, offset, len, &path))?;
+        Ok(())
     }
 }
 

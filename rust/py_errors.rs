@@ -1,6 +1,6 @@
 //! The one mapping from [`Error`] to Python exceptions (classes live in `afbundle.errors`).
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyOSError, PyValueError};
 use pyo3::{import_exception, PyErr};
 
 use crate::error::{ContextValue, Error, ErrorKind};
@@ -33,6 +33,7 @@ impl From<Error> for PyErr {
             ErrorKind::Signature { .. } => {
                 BundleSignatureError::new_err((message, path, reason, context))
             }
+            ErrorKind::TooLarge { .. } => PyMemoryError::new_err(message),
             ErrorKind::Io { op, source } => match source.raw_os_error() {
                 // OSError(errno, strerror, filename) picks the subclass
                 // (FileNotFoundError, PermissionError, ...) from errno.

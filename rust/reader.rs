@@ -8,12 +8,12 @@
 //! under a mapping would kill the process with SIGBUS.
 
 use std::ffi::CStr;
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
@@ -25,6 +25,10 @@ use crate::hash;
 use crate::manifest::{self, Manifest};
 use crate::signature::{self, TrustedSigners};
 use crate::trailer::{hex, Layout, Trailer, TRAILER_SIZE};
+
+/// Largest region read into memory whole (`read_source`, `read_manifest`);
+/// larger ones are streamed to a file ([`crate::pack::extract_region`]).
+pub const MAX_IN_MEMORY: u64 = 1 << 30;
 
 /// The `fstat` fields that identify one state of a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,22 +97,74 @@ pub struct OpenFile {
 }
 
 impl OpenFile {
-    /// Open `path` read-only and non-blocking, and require a regular file.
+    /// Open `path` read-only, and require a regular file.
+    ///
+    /// Symlinks are followed (a link to a bundle is legitimate), but nothing
+    /// that is not a regular file is ever opened for reading: the name is
+    /// first opened `O_PATH` (which never runs a device's or FIFO's open),
+    /// that descriptor's `fstat` must say "regular file", and only then is
+    /// that same inode re-opened for reading through `/proc/self/fd`. So a
+    /// FIFO or device swapped in by symlink is neither blocked on nor woken.
+    /// Without `/proc`, the name is opened non-blocking and `O_NOCTTY`, and
+    /// the descriptor must be the same regular file the `O_PATH` one was.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| ErrorKind::io("open", e).at(path))?;
-        Self::from_file(file, path)
+        Self::open_regular(rustix::fs::CWD, path, path)
     }
 
-    /// Open `name` relative to the directory `dir` (as [`OpenFile::open`]);
+    /// Open `name` relative to the directory `dir` (a walk's candidate);
     /// `path` is only used in errors.
+    ///
+    /// The name is opened `O_NOFOLLOW`, non-blocking and `O_NOCTTY` (two
+    /// system calls with the `fstat`, as cheap as a plain open). If it has
+    /// become a symlink, which could lead to any FIFO or device, it is opened
+    /// as [`OpenFile::open`] does instead, so that nothing but a regular file
+    /// is ever opened through a link. What `O_NOFOLLOW` can still open is an
+    /// entry of the walked directory itself: a FIFO put there by someone who
+    /// can write that directory (opened non-blocking, never read or waited
+    /// on, and refused by its `fstat`) or a device node (only root can make one).
     pub fn open_at(dir: BorrowedFd<'_>, name: &CStr, path: &Path) -> Result<Self> {
-        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
+        let flags =
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+            Ok(fd) => Self::from_file(File::from(fd), path),
+            Err(rustix::io::Errno::LOOP) => Self::open_regular(dir, name, path),
+            Err(e) => Err(ErrorKind::io("open", e.into()).at(path)),
+        }
+    }
+
+    fn open_regular<D: std::os::fd::AsFd, P: rustix::path::Arg + Copy>(
+        dir: D,
+        name: P,
+        path: &Path,
+    ) -> Result<Self> {
+        let dir = dir.as_fd();
+        let located = rustix::fs::openat(dir, name, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| ErrorKind::io("open", e.into()).at(path))?;
+        let st =
+            rustix::fs::fstat(&located).map_err(|e| ErrorKind::io("stat", e.into()).at(path))?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            return Err(ErrorKind::NotABundle("not a regular file".into()).at(path));
+        }
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let proc_path = format!("/proc/self/fd/{}", located.as_raw_fd());
+        let fd = match rustix::fs::openat(rustix::fs::CWD, proc_path.as_str(), flags, Mode::empty())
+        {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => {
+                let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
+                    .map_err(|e| ErrorKind::io("open", e.into()).at(path))?;
+                let now =
+                    rustix::fs::fstat(&fd).map_err(|e| ErrorKind::io("stat", e.into()).at(path))?;
+                if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+                    return Err(ErrorKind::Changed(
+                        "the file was replaced while it was opened".into(),
+                    )
+                    .at(path));
+                }
+                fd
+            }
+            Err(e) => return Err(ErrorKind::io("open", e.into()).at(path)),
+        };
         Self::from_file(File::from(fd), path)
     }
 
@@ -248,13 +304,17 @@ impl OpenFile {
                 } else {
                     layout.source_start
                 };
-                // Only remember a digest for a file that did not change while hashed.
+                // Only remember a digest for a file that did not change while
+                // hashed, and only once a later change would show in its
+                // timestamps (the racy-timestamp rule, `cache::may_remember`).
                 self.ensure_unchanged()?;
-                if let Some(disk) = disk {
-                    // Best effort: a failed write only costs a future hash.
-                    let _ = disk.put(&key, &digest);
+                if cache::may_remember(&key) {
+                    if let Some(disk) = disk {
+                        // Best effort: a failed write only costs a future hash.
+                        let _ = disk.put(&key, &digest);
+                    }
+                    cache::put(key, digest);
                 }
-                cache::put(key, digest);
                 (digest, whole)
             }
         };
@@ -328,15 +388,32 @@ impl OpenFile {
     }
 
     /// Read `len` bytes at `offset`; a short read means the file shrank.
+    /// Above [`MAX_IN_MEMORY`], or when the allocation fails, this is
+    /// [`ErrorKind::TooLarge`], never an abort.
     pub fn read_region(
         &self,
         offset: u64,
         len: u64,
         op: &'static str,
     ) -> Result<Vec<u8>, ErrorKind> {
-        let len = usize::try_from(len)
-            .map_err(|_| ErrorKind::Format(format!("{op}: region too large")))?;
-        let mut buf = vec![0u8; len];
+        let too_large = |limit: u64, hint: &'static str| ErrorKind::TooLarge {
+            what: op,
+            len,
+            limit,
+            hint,
+        };
+        if len > MAX_IN_MEMORY {
+            return Err(too_large(
+                MAX_IN_MEMORY,
+                "; write it to a file instead (Bundle.write_source)",
+            ));
+        }
+        let size = usize::try_from(len).map_err(|_| too_large(usize::MAX as u64, ""))?;
+        // Fallible: a failed allocation is an error, never an abort.
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(size)
+            .map_err(|_| too_large(len, " (the allocation failed)"))?;
+        buf.resize(size, 0);
         self.read_exact_at(&mut buf, offset, op)?;
         Ok(buf)
     }

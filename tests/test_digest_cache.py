@@ -17,7 +17,7 @@ import pytest
 
 import afbundle
 
-from _writer import write_bundle
+from _writer import settle, write_bundle
 
 SCAN_IN_CHILD = """
 import json, sys, afbundle
@@ -46,6 +46,7 @@ def scan_in_child(root: Path, cache: Path) -> dict:
 def tree(tmp_path: Path) -> tuple[Path, Path, Path]:
     root = tmp_path / "bundles"
     bundle = write_bundle(root / "pipeline", dag_ids=["d"])
+    settle(bundle)
     return root, bundle, tmp_path / "cache"
 
 

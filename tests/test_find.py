@@ -14,6 +14,7 @@ from _writer import (
     bundle_bytes,
     manifest,
     raw_yaml_manifest,
+    settle,
     tamper_keeping_mtime,
     write_bundle,
     write_executable,
@@ -157,6 +158,7 @@ def test_find_works_around_a_corrupt_bundle_that_does_not_declare_the_dag(tmp_pa
 def test_find_hashes_only_the_winner(tmp_path) -> None:
     target = lazy_tree(tmp_path)
     write_bundle(tmp_path / "z-shadowed", dag_ids=["wanted"])
+    settle(target)
     _core.clear_digest_cache()
     assert afbundle.find([tmp_path], "wanted").path == target
     assert _core.digest_cache_len() == 1
@@ -179,6 +181,7 @@ def test_find_does_not_hash_a_candidate_whose_schema_version_is_rejected(tmp_pat
         metadata=manifest(["wanted"], schema_version="1999-01-01"),
     )
     target = write_bundle(tmp_path / "b-new", dag_ids=["wanted"])
+    settle(target)
     found = afbundle.find([tmp_path], "wanted", resolve_schema_version=only("2026-06-16"))
     assert found.path == target
     assert _core.digest_cache_len() == 1

@@ -19,6 +19,7 @@ from _writer import (
     bundle_bytes,
     manifest,
     raw_yaml_manifest,
+    settle,
     tamper_keeping_mtime,
     trailer,
     write_bundle,
@@ -469,6 +470,7 @@ def test_a_non_utf8_file_name_is_kept_in_errors(tmp_path) -> None:
 
 def test_a_verified_read_fills_the_digest_cache(tmp_path) -> None:
     path = write_bundle(tmp_path / "b")
+    settle(path)
     assert _core.digest_cache_len() == 0
     afbundle.read_bundle(path)
     assert _core.digest_cache_len() == 1

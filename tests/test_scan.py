@@ -23,6 +23,7 @@ from _writer import (
     KINDS,
     bundle_bytes,
     flip_byte_in_place,
+    settle,
     tamper_keeping_mtime,
     write_bundle,
     write_executable,
@@ -518,6 +519,7 @@ def test_stats_count_what_the_walk_saw(tmp_path) -> None:
 
 def test_a_second_scan_is_answered_by_the_digest_cache(tmp_path) -> None:
     build_counted_tree(tmp_path)
+    settle(*(p for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()))
     try:
         afbundle.scan([tmp_path])
         stats = afbundle.scan([tmp_path]).stats

@@ -69,9 +69,22 @@ def _signers(signers: _core.TrustedSigners | PathArg | None) -> _core.TrustedSig
 
 
 def _as_roots(roots: Roots) -> list[Path]:
-    if isinstance(roots, (str, os.PathLike)):
-        return [Path(roots).expanduser()]
-    return [Path(r).expanduser() for r in roots]
+    # bytes paths are accepted as os functions accept them (os.fsdecode);
+    # anything else that is not a path is a TypeError naming the argument.
+    def one(root: object) -> Path:
+        if isinstance(root, bytes):
+            root = os.fsdecode(root)
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"roots: expected a path or paths, got {type(root).__name__}")
+        return Path(root).expanduser()
+
+    if isinstance(roots, (str, bytes, os.PathLike)):
+        return [one(roots)]
+    try:
+        items = list(roots)
+    except TypeError:
+        raise TypeError(f"roots: expected a path or paths, got {type(roots).__name__}") from None
+    return [one(r) for r in items]
 
 
 #: The core's word for a YAML top level -> the Python type name upstream logs.

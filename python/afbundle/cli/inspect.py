@@ -105,6 +105,12 @@ def verify(item: Inspected) -> Verification:
 
 def run(args: argparse.Namespace) -> int:
     item = read(args.bundle)
+    if args.source and item.bundle is not None:
+        # Streamed: a source region may be larger than memory allows.
+        sys.stdout.buffer.flush()
+        with reporting(item.layout.path):
+            item.bundle.write_source(sys.stdout.buffer.fileno())
+        return ExitCode.OK
     if args.source or args.manifest:
         region = item.read_region("source" if args.source else "manifest")
         sys.stdout.buffer.write(region)
@@ -221,7 +227,10 @@ def extract(item: Inspected, directory: Path, *, force: bool) -> dict[str, str |
             refuse_existing(target, force)
     with reporting(item.layout.path):
         afbundle.strip(item.layout.path, binary)
-    if source is not None:
+    if source is not None and item.bundle is not None:
+        with reporting(source):
+            item.bundle.write_source(source)  # streamed, atomic, umask honoured
+    elif source is not None:
         data = item.read_region("source")
         with reporting(source):
             inspection.write_file(source, data)
