@@ -441,7 +441,8 @@ def test_without_verification_a_corrupt_binary_is_an_unverified_bundle(tmp_path)
 def test_with_verification_every_bundle_is_verified(tmp_path) -> None:
     for i in range(5):
         write_bundle(tmp_path / f"b{i}")
-    assert all(b.verified for b in afbundle.scan([tmp_path]).bundles)
+    bundles = afbundle.scan([tmp_path]).bundles
+    assert [b.verified for b in bundles] == [True] * 5
 
 
 def test_a_bundle_tampered_in_place_with_mtime_restored_is_rejected_by_the_next_scan(
