@@ -9,7 +9,8 @@ STAMP := $(VENV)/.deps-installed
 # maturin/cargo builds are serialised so parallel callers never race on .venv.
 LOCK := flock $(VENV)/.build.lock
 
-.PHONY: all venv develop demo test test-rust test-python stubtest lint fmt wheel bench fuzz clean
+.PHONY: all venv develop demo test test-rust test-python stubtest lint fmt wheel bench fuzz clean \
+	airflow-venv redis-server
 
 all: test
 
@@ -28,14 +29,16 @@ develop: $(STAMP)
 demo: develop
 	$(PY) scripts/demo.py
 
-test: lint test-rust wheel test-python stubtest
+test: lint test-rust wheel airflow-venv redis-server test-python stubtest
 
 test-rust:
 	cargo test --quiet --no-default-features
 
 # pytest exits 5 when it collected nothing: that must fail, and say so.
+# Pointing AFBUNDLE_AIRFLOW_VENV at the deployment venv makes the Airflow
+# deployment tests mandatory: without it they skip when the venv is missing.
 test-python: develop
-	$(PY) -m pytest -q || { rc=$$?; \
+	AFBUNDLE_AIRFLOW_VENV=$(abspath $(AIRFLOW_VENV)) $(PY) -m pytest -q || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc; }
 
 stubtest: develop
@@ -62,6 +65,38 @@ wheel: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(LOCK) $(BIN)/maturin build --profile dist \
 	  --zig --compatibility manylinux_2_28 --out dist
 
+# A real Airflow deployment for tests/test_airflow_deployment.py, in its own
+# virtualenv: Airflow and the Celery provider are installed once per set of
+# requirements (the stamp's name carries their hash); afbundle's wheel from dist/
+# is reinstalled whenever its bytes change (a sha256 kept beside the stamp).
+# Pinned without Airflow's constraint files (not on PyPI): celery 5.7 removed a
+# name the celery provider 3.26.0 imports (`celery.backends.database.retry`).
+AIRFLOW_VENV ?= .airflow-venv
+AIRFLOW_REQUIREMENTS := apache-airflow==3.3.2 apache-airflow-providers-celery==3.26.0 \
+	celery[redis]==5.6.3
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo "$(AIRFLOW_REQUIREMENTS)" | sha256sum | cut -c1-16)
+
+$(AIRFLOW_STAMP):
+	rm -rf $(AIRFLOW_VENV)
+	python3 -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  $(foreach r,$(AIRFLOW_REQUIREMENTS),"$(r)")
+	touch $@
+
+airflow-venv: $(AIRFLOW_STAMP) wheel
+	wheel=$$(ls dist/afbundle-*.whl); sum=$$(sha256sum $$wheel | cut -d' ' -f1); \
+	if [ "$$(cat $(AIRFLOW_VENV)/.afbundle-wheel 2>/dev/null)" != "$$sum" ]; then \
+	  $(AIRFLOW_VENV)/bin/python -m pip uninstall --quiet --yes afbundle 2>/dev/null || true; \
+	  $(AIRFLOW_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $$wheel \
+	    && echo "$$sum" > $(AIRFLOW_VENV)/.afbundle-wheel; \
+	fi
+
+# The Celery broker for the deployment tests: Debian's redis-server (not started
+# here; the test starts its own on a free port).
+redis-server:
+	command -v redis-server >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
 # Same-run comparisons with upstream on the MANY and BIG trees -> BENCHMARKS.md.
 bench: develop
 	$(PY) benches/report.py
@@ -79,4 +114,4 @@ fuzz: $(STAMP)
 	done
 
 clean:
-	rm -rf target dist $(VENV) .pytest_cache .hypothesis
+	rm -rf target dist $(VENV) $(AIRFLOW_VENV) .pytest_cache .hypothesis
