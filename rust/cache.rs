@@ -36,8 +36,10 @@ pub struct DigestKey {
     pub expected: [u8; 32],
 }
 
-fn cache() -> MutexGuard<'static, LruCache<DigestKey, [u8; 32]>> {
-    static CACHE: OnceLock<Mutex<LruCache<DigestKey, [u8; 32]>>> = OnceLock::new();
+type Lru = LruCache<DigestKey, [u8; 32]>;
+
+fn cache() -> MutexGuard<'static, Lru> {
+    static CACHE: OnceLock<Mutex<Lru>> = OnceLock::new();
     CACHE
         .get_or_init(|| {
             Mutex::new(LruCache::new(
@@ -58,6 +60,17 @@ pub fn get(key: &DigestKey) -> Option<[u8; 32]> {
 /// Record the digest of the binary region for `key`.
 pub fn put(key: DigestKey, digest: [u8; 32]) {
     cache().put(key, digest);
+}
+
+/// The cache's lock, held across `fork()` so that a child never inherits it
+/// locked by a thread that does not exist there (see `pool.rs`).
+pub struct ForkGuard {
+    _held: MutexGuard<'static, Lru>,
+}
+
+/// Take the cache's lock for the duration of a `fork()`.
+pub fn lock_for_fork() -> ForkGuard {
+    ForkGuard { _held: cache() }
 }
 
 /// Forget everything.

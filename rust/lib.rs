@@ -17,6 +17,8 @@ pub mod manifest;
 #[deny(missing_docs)]
 pub mod pack;
 #[deny(missing_docs)]
+pub mod pool;
+#[deny(missing_docs)]
 pub mod reader;
 #[deny(missing_docs)]
 pub mod scan;

@@ -172,7 +172,7 @@ pub fn _panic_for_tests(py: Python<'_>, in_worker_thread: bool) -> PyResult<()> 
     if !in_worker_thread {
         panic!("afbundle: deliberate panic for tests");
     }
-    let pool = crate::scan::pool(Some(2)).map_err(pyo3::exceptions::PyRuntimeError::new_err)?;
+    let pool = crate::pool::pool(Some(2))?;
     py.detach(|| {
         pool.install(|| {
             use rayon::prelude::*;

@@ -1,6 +1,6 @@
 //! The one mapping from [`Error`] to Python exceptions (classes live in `afbundle.errors`).
 
-use pyo3::exceptions::PyOSError;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::{import_exception, PyErr};
 
 use crate::error::{Error, ErrorKind};
@@ -36,6 +36,16 @@ impl From<Error> for PyErr {
                 )),
                 None => PyOSError::new_err(message),
             },
+        }
+    }
+}
+
+impl From<crate::pool::PoolError> for PyErr {
+    fn from(err: crate::pool::PoolError) -> PyErr {
+        use crate::pool::PoolError;
+        match err {
+            PoolError::OutOfRange(_) => PyValueError::new_err(err.to_string()),
+            PoolError::Spawn { .. } => PyOSError::new_err(err.to_string()),
         }
     }
 }

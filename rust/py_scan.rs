@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -39,20 +38,15 @@ pub fn scan_roots(
     dag_id: Option<String>,
     cache_dir: Option<PathBuf>,
 ) -> PyResult<RawScan> {
-    if threads == Some(0) {
-        return Err(PyValueError::new_err("threads must be at least 1"));
-    }
-    let out = py
-        .detach(|| {
-            let options = ScanOptions {
-                verify,
-                dag_id,
-                threads,
-                disk_cache: cache_dir.and_then(|d| DiskCache::open(&d).ok()),
-            };
-            scan::scan(&roots, &options)
-        })
-        .map_err(PyRuntimeError::new_err)?;
+    let out = py.detach(|| {
+        let options = ScanOptions {
+            verify,
+            dag_id,
+            threads,
+            disk_cache: cache_dir.and_then(|d| DiskCache::open(&d).ok()),
+        };
+        scan::scan(&roots, &options)
+    })?;
 
     let bundles = PyList::empty(py);
     for bundle in out.bundles {

@@ -5,14 +5,12 @@
 //! are the same inode (hard links, symlinks to one file) count once, under
 //! the path that comes first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
-
-use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::disk_cache::DiskCache;
 use crate::error::{Error, ErrorKind};
+use crate::pool::PoolError;
 use crate::reader::{self, Bundle, OpenFile};
 use crate::walk::{self, describe, WalkStats};
 
@@ -80,33 +78,9 @@ enum Outcome {
     Skipped(PathBuf, String),
 }
 
-/// A rayon pool with `threads` workers (default: one per CPU), shared per size.
-pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>, String> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
-    let n = threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let mut pools = POOLS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if let Some(pool) = pools.get(&n) {
-        return Ok(Arc::clone(pool));
-    }
-    let pool = Arc::new(
-        ThreadPoolBuilder::new()
-            .num_threads(n)
-            .thread_name(|i| format!("afbundle-{i}"))
-            .build()
-            .map_err(|e| format!("cannot start {n} worker threads: {e}"))?,
-    );
-    pools.insert(n, Arc::clone(&pool));
-    Ok(pool)
-}
-
 /// Walk `roots` and read every candidate, in a pool of `options.threads`.
-pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, String> {
-    let pool = pool(options.threads)?;
+pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, PoolError> {
+    let pool = crate::pool::pool(options.threads)?;
     Ok(pool.install(|| scan_in_pool(roots, options)))
 }
 

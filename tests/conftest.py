@@ -144,7 +144,9 @@ def as_nobody() -> Callable[[str], subprocess.CompletedProcess]:
     under /root), so exec'ing it as ``nobody`` would fail.
     """
     # afbundle imports its report records and logging lazily: load them here too.
-    prelude = "import json, os, sys, logging\nimport afbundle, afbundle._report\n"
+    prelude = (
+        "import ctypes, json, os, subprocess, sys, logging\nimport afbundle, afbundle._report\n"
+    )
     if os.geteuid() == 0:
         try:
             nobody = pwd.getpwnam("nobody")

@@ -27,7 +27,7 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -274,12 +274,28 @@ def test_the_first_root_wins_when_two_bundles_declare_the_dag(tmp_path: Path) ->
 # --- Through Airflow's worker entry point, configured the way operators configure it ----------
 
 
-def run_worker(tmp_path: Path, dag_id: str, *, queue: str = "native") -> dict[str, Any]:
+#: Run a command as root without CAP_SYS_PTRACE, as Airflow's workers run under
+#: Docker's default capabilities (and as every non-root worker runs).
+WITHOUT_PTRACE = ["setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace"]
+
+
+def run_worker(
+    tmp_path: Path,
+    dag_id: str,
+    *,
+    queue: str = "native",
+    prefix: Sequence[str] = (),
+    **coordinator_kwargs: Any,
+) -> dict[str, Any]:
     """Run ``supervise_task`` in a fresh interpreter configured through AIRFLOW__SDK__*."""
     coordinators = {
         "native": {
             "classpath": "afbundle.ExecutableCoordinator",
-            "kwargs": {"executables_root": [str(tmp_path / "bundles")], "task_startup_timeout": 5},
+            "kwargs": {
+                "executables_root": [str(tmp_path / "bundles")],
+                "task_startup_timeout": 5,
+                **coordinator_kwargs,
+            },
         }
     }
     env = {
@@ -292,7 +308,7 @@ def run_worker(tmp_path: Path, dag_id: str, *, queue: str = "native") -> dict[st
         "AIRFLOW__SDK__QUEUE_TO_COORDINATOR": json.dumps({"native": "native"}),
     }
     completed = subprocess.run(
-        [sys.executable, str(DRIVER), dag_id, queue, "task.log"],
+        [*prefix, sys.executable, str(DRIVER), dag_id, queue, "task.log"],
         env=env,
         capture_output=True,
         text=True,
@@ -336,7 +352,7 @@ def test_airflow_worker_reports_a_missing_bundle_as_file_not_found(tmp_path: Pat
     assert outcome["actions"] == []
 
 
-def test_verified_exec_runs_the_sealed_copy_and_releases_it(tmp_path: Path) -> None:
+def test_verified_exec_runs_the_sealed_copy(tmp_path: Path) -> None:
     write_native_bundle(tmp_path / "bundles" / "pipeline", "e2e_dag", "succeed")
     api = ExecutionAPIStub()
     coordinator = ExecutableCoordinator(executables_root=tmp_path, verified_exec=True)
@@ -345,7 +361,35 @@ def test_verified_exec_runs_the_sealed_copy_and_releases_it(tmp_path: Path) -> N
 
     assert (result.exit_code, result.final_state) == (0, "success")
     [hello] = events_named(events, "hello from the bundle")
-    # The kernel ran the sealed memfd of this (the supervising) process, not the path.
-    assert re.fullmatch(rf"/proc/{os.getpid()}/fd/\d+", hello["argv"][0])
+    # The kernel ran the launched process's own sealed memfd, not the path.
+    assert re.fullmatch(r"/proc/self/fd/\d+", hello["argv"][0])
     assert re.fullmatch(f"--comm={ADDRESS}", hello["argv"][1])
-    assert coordinator._sealed == []  # the memfd is released once the task is over
+
+
+def test_verified_exec_works_in_a_real_worker_without_ptrace(tmp_path: Path) -> None:
+    """supervise_task makes the supervisor non-dumpable; without CAP_SYS_PTRACE no
+    other process may open its /proc/<pid>/fd. The sealed copy must run anyway."""
+    write_native_bundle(tmp_path / "bundles" / "pipeline", "e2e_dag", "succeed")
+
+    outcome = run_worker(tmp_path, "e2e_dag", prefix=WITHOUT_PTRACE, verified_exec=True)
+
+    assert outcome.get("error") is None
+    assert (outcome["exit_code"], outcome["final_state_reported"]) == (0, "success")
+    [hello] = [e for e in task_log_events(tmp_path) if e.get("event") == "hello from the bundle"]
+    assert re.fullmatch(r"/proc/self/fd/\d+", hello["argv"][0])
+
+
+def test_verified_exec_refuses_a_bundle_replaced_after_the_lookup(tmp_path: Path) -> None:
+    """The launcher seals what is on disk at launch time; if that is no longer the
+    bundle the supervisor verified, it exits 126 and says why, and nothing runs."""
+    path = write_native_bundle(tmp_path / "bundles" / "pipeline", "e2e_dag", "succeed")
+    coordinator = ExecutableCoordinator(executables_root=tmp_path, verified_exec=True)
+    command, _ = coordinator._build_execute_task_command(what=native_ti("e2e_dag"))
+    write_native_bundle(tmp_path / "swap", "e2e_dag", "exit=3")
+    os.replace(tmp_path / "swap", path)
+
+    launched = subprocess.run(command, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+
+    assert launched.returncode == 126
+    assert "changed since it was verified" in launched.stderr
+    assert "hello" not in launched.stdout + launched.stderr

@@ -6,6 +6,7 @@ import fcntl
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,13 @@ def script_bundle(path: Path, message: str, dag: str = "d") -> Path:
     return write_bundle(path, binary=script, dag_ids=[dag])
 
 
+def run_sealed(sealed: afbundle.SealedBundle) -> subprocess.CompletedProcess[str]:
+    """Run the sealed copy in a child that inherits the memfd, as documented."""
+    return subprocess.run(
+        [sealed.exec_path], pass_fds=sealed.pass_fds, capture_output=True, text=True, check=True
+    )
+
+
 def open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
@@ -35,7 +43,7 @@ def test_the_sealed_copy_runs_and_holds_the_verified_bytes(tmp_path: Path) -> No
         assert sealed.bundle.path == path.resolve()
         with open(sealed.exec_path, "rb") as f:
             assert f.read() == path.read_bytes()
-        run = subprocess.run([sealed.exec_path], capture_output=True, text=True, check=True)
+        run = run_sealed(sealed)
         assert run.stdout == "original\n"
 
 
@@ -44,9 +52,9 @@ def test_replacing_the_file_after_sealing_does_not_change_what_runs(tmp_path: Pa
     with afbundle.seal(path) as sealed:
         script_bundle(tmp_path / "swap", "replaced")
         os.replace(tmp_path / "swap", path)  # swap by rename
-        first = subprocess.run([sealed.exec_path], capture_output=True, text=True, check=True)
+        first = run_sealed(sealed)
         path.write_bytes(bundle_bytes(binary=b"#!/bin/sh\necho rewritten\n"))  # in place
-        second = subprocess.run([sealed.exec_path], capture_output=True, text=True, check=True)
+        second = run_sealed(sealed)
     assert first.stdout == second.stdout == "original\n"
     assert subprocess.run([path], capture_output=True, text=True).stdout == "rewritten\n"
 
@@ -90,7 +98,7 @@ def test_a_sealed_bundle_still_reads_its_regions_from_the_unchanged_file(tmp_pat
 
 def test_a_long_file_name_seals(tmp_path: Path) -> None:
     with afbundle.seal(script_bundle(tmp_path / ("n" * 250), "long")) as sealed:
-        run = subprocess.run([sealed.exec_path], capture_output=True, text=True, check=True)
+        run = run_sealed(sealed)
     assert run.stdout == "long\n"
 
 
@@ -105,7 +113,7 @@ def test_closing_is_idempotent_and_releases_the_fd(tmp_path: Path) -> None:
 
 
 @pytest.mark.airflow
-def test_the_coordinator_launches_the_sealed_copy_when_asked(tmp_path: Path) -> None:
+def test_the_coordinator_launches_through_the_sealing_launcher_when_asked(tmp_path: Path) -> None:
     pytest.importorskip("airflow.sdk", reason="needs apache-airflow-task-sdk")
     from afbundle.coordinator import ExecutableCoordinator
 
@@ -115,14 +123,53 @@ def test_the_coordinator_launches_the_sealed_copy_when_asked(tmp_path: Path) -> 
     ti = make_ti("tutorial_dag")
     coordinator = ExecutableCoordinator(executables_root=tmp_path / "root", verified_exec=True)
     command, version = coordinator._build_execute_task_command(what=ti)
-    assert command[0].startswith(f"/proc/{os.getpid()}/fd/")
+    assert command[:4] == [sys.executable, "-I", "-m", "afbundle._launch"]
     assert version == "2026-06-16"
-    script_bundle(tmp_path / "swap", "replaced", dag="tutorial_dag")
-    os.replace(tmp_path / "swap", path)
     run = subprocess.run(command, capture_output=True, text=True, check=True)
     assert run.stdout == "original\n"
+    # Replaced after the lookup: the launcher refuses it rather than run it.
+    script_bundle(tmp_path / "swap", "replaced", dag="tutorial_dag")
+    os.replace(tmp_path / "swap", path)
+    run = subprocess.run(command, capture_output=True, text=True)
+    assert run.returncode == 126
+    assert "replaced" not in run.stdout
+    assert "changed since it was verified" in run.stderr
     plain = ExecutableCoordinator(executables_root=tmp_path / "root")
     assert plain._build_execute_task_command(what=ti)[0] == [str(path.resolve())]
+
+
+def test_seal_refuses_a_copy_that_is_not_the_expected_bundle(tmp_path: Path) -> None:
+    path = script_bundle(tmp_path / "b", "x", dag="d")
+    digest = afbundle.read_bundle(path).binary_sha256
+    with afbundle.seal(path, expect_sha256=digest, dag_id="d") as sealed:
+        assert sealed.bundle.binary_sha256 == digest
+    with pytest.raises(afbundle.BundleIntegrityError, match="changed since it was verified"):
+        afbundle.seal(path, expect_sha256=bytes(32), dag_id="d")
+    with pytest.raises(afbundle.BundleIntegrityError, match="no longer declares"):
+        afbundle.seal(path, expect_sha256=digest, dag_id="other")
+
+
+UNPRIVILEGED_SEAL_AND_RUN = """
+PR_SET_DUMPABLE = 4
+assert ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+with afbundle.seal(sys.argv[1]) as sealed:
+    run = subprocess.run([sealed.exec_path], pass_fds=sealed.pass_fds,
+                         capture_output=True, text=True)
+print(run.returncode, run.stdout.strip(), run.stderr.strip())
+"""
+
+
+def test_seal_works_in_a_non_dumpable_process_of_an_unprivileged_user(
+    shared_tmp: Path, as_nobody: Callable[[str], subprocess.CompletedProcess[str]]
+) -> None:
+    """Airflow's supervisor is non-dumpable and workers run as a service user: the
+    documented usage (exec_path with pass_fds) must work there, no CAP_SYS_PTRACE."""
+    path = script_bundle(shared_tmp / "b", "sealed-ok")
+
+    run = as_nobody(f"sys.argv[1:] = [{str(path)!r}]\n" + UNPRIVILEGED_SEAL_AND_RUN)
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "0 sealed-ok", run.stdout
 
 
 def test_find_exec_runs_the_sealed_copy_with_the_remaining_arguments(tmp_path: Path) -> None:

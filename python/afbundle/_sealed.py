@@ -2,10 +2,19 @@
 
 :func:`seal` copies a bundle into a sealed in-memory file (memfd: no write,
 shrink or grow once sealed) and verifies the trailer, hash and manifest of
-that copy. Executing :attr:`SealedBundle.exec_path` runs those bytes even if
-the file on disk is replaced after the check -- the gap a path-based launch
-leaves open. Linux only; where memfds are unavailable :func:`seal` raises
-:class:`OSError` rather than fall back to the path.
+that copy -- hashed as it is copied, never taken from a digest cache.
+Executing the memfd runs those bytes even if the file on disk is replaced
+after the check: the gap a path-based launch leaves open. Linux only; where
+memfds are unavailable :func:`seal` raises :class:`OSError` rather than fall
+back to the path.
+
+A memfd is reached by path only through ``/proc``. ``/proc/<pid>/fd/<n>`` of
+*another* process is refused when that process is non-dumpable (Airflow's
+task supervisor makes itself so) unless the caller has ``CAP_SYS_PTRACE``;
+``/proc/self/fd/<n>`` of a descriptor the process holds itself is always
+allowed. So the sealed copy is executed by the process that holds it: either
+this one (:meth:`SealedBundle.exec`), or a child that inherits the descriptor
+under the same number (``pass_fds=sealed.pass_fds``).
 """
 
 from __future__ import annotations
@@ -13,10 +22,13 @@ from __future__ import annotations
 import os
 
 from afbundle import _core
+from afbundle.errors import BundleIntegrityError
 
 TYPE_CHECKING = False  # not from typing: keep `import afbundle` light
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import TracebackType
+    from typing import NoReturn
 
 __all__ = ["SealedBundle", "seal"]
 
@@ -25,12 +37,11 @@ class SealedBundle:
     """A verified bundle held in a sealed memfd owned by this process.
 
     Attributes:
-        fd: the memfd (close-on-exec).
+        fd: the memfd (close-on-exec until handed to a child or exec'd).
         bundle: the :class:`~afbundle.Bundle` as read from the sealed bytes
             (``path`` is still the file it was copied from).
-        exec_path: ``/proc/<pid>/fd/<fd>`` of the process that sealed it;
-            a child started with that path runs the sealed bytes, as long as
-            this process keeps :attr:`fd` open until the child has started.
+        exec_path: ``/proc/self/fd/<fd>``: runs the sealed bytes in this
+            process and in a child started with ``pass_fds=self.pass_fds``.
     """
 
     __slots__ = ("bundle", "exec_path", "fd")
@@ -38,7 +49,25 @@ class SealedBundle:
     def __init__(self, fd: int, bundle: _core.Bundle) -> None:
         self.fd: int | None = fd
         self.bundle = bundle
-        self.exec_path = f"/proc/{os.getpid()}/fd/{fd}"
+        self.exec_path = f"/proc/self/fd/{fd}"
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        """The descriptors a child needs to run :attr:`exec_path` (for ``subprocess``)."""
+        if self.fd is None:
+            raise ValueError("the sealed bundle is closed")
+        return (self.fd,)
+
+    def exec(self, args: Sequence[str] = ()) -> NoReturn:
+        """Replace this process with the sealed copy, run with ``args``.
+
+        ``argv[0]`` is the bundle's path, so ``ps`` shows what runs. The memfd
+        stays open in the new program (a ``#!`` interpreter re-opens it).
+        """
+        if self.fd is None:
+            raise ValueError("the sealed bundle is closed")
+        os.set_inheritable(self.fd, True)
+        os.execv(self.exec_path, [str(self.bundle.path), *args])
 
     def close(self) -> None:
         """Release the memfd (safe to call twice)."""
@@ -67,16 +96,39 @@ class SealedBundle:
         return f"<SealedBundle {str(self.bundle.path)!r} {state}>"
 
 
-def seal(path: str | os.PathLike[str]) -> SealedBundle:
+def seal(
+    path: str | os.PathLike[str],
+    *,
+    expect_sha256: bytes | None = None,
+    dag_id: str | None = None,
+) -> SealedBundle:
     """Copy the bundle at ``path`` into a sealed memfd and verify that copy.
 
+    With ``expect_sha256`` (the ``binary_sha256`` of a bundle verified
+    earlier, e.g. by :func:`afbundle.find`) and ``dag_id``, the sealed copy
+    must also be that same bundle and declare that dag: a file replaced
+    between the earlier check and the seal is refused, never run.
+
     Raises:
-        BundleIntegrityError: the copied binary region does not match its digest.
+        BundleIntegrityError: the copied binary region does not match its
+            digest, or the copy is not the bundle that was expected.
         OSError: memfds or seals are unavailable, or the file cannot be read.
 
     Example:
         >>> with afbundle.seal("/opt/airflow/executable-bundles/example") as sealed:
-        ...     subprocess.run([sealed.exec_path, "--help"])
+        ...     subprocess.run([sealed.exec_path, "--help"], pass_fds=sealed.pass_fds)
     """
     fd, bundle = _core.seal_bundle(path)
-    return SealedBundle(fd, bundle)
+    sealed = SealedBundle(fd, bundle)
+    mismatch = None
+    if expect_sha256 is not None and bundle.binary_sha256 != expect_sha256:
+        mismatch = (
+            f"binary_sha256 is {bundle.binary_sha256.hex()}, not the verified {expect_sha256.hex()}"
+        )
+    elif dag_id is not None and dag_id not in bundle.dag_ids:
+        mismatch = f"no longer declares dag_id={dag_id!r}"
+    if mismatch is not None:
+        sealed.close()
+        reason = f"changed since it was verified: {mismatch}; not running it"
+        raise BundleIntegrityError(f"{bundle.path}: {reason}", str(bundle.path), reason)
+    return sealed

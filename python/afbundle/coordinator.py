@@ -38,12 +38,11 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Union
 
 from afbundle._scan import find
-from afbundle._sealed import SealedBundle, seal
-from afbundle.errors import BundleNotFoundError
 
 try:
     import attrs
@@ -125,20 +124,29 @@ class ExecutableCoordinator(SubprocessCoordinator):
         network file system, where each directory listing waits on the
         network.
     :param digest_cache: Use the persistent digest cache (default ``True``).
-        Each task runs in a fresh supervisor process, so an in-process cache
-        is always cold; the persistent one lets a worker skip re-hashing a
-        bundle it already verified in an earlier task, as long as the file's
-        device, inode, size, mtime and ctime are unchanged. A cache directory
-        that is not private to the worker's user is refused with a warning.
+        The in-process cache helps only where one worker process runs many
+        tasks (the LocalExecutor reuses its forked workers); the persistent
+        one also serves fresh processes (Celery's prefork children after a
+        restart, Kubernetes pods sharing a volume, ``airflow tasks run``), so
+        a worker skips re-hashing a bundle it already verified, as long as the
+        file's device, inode, size, mtime and ctime are unchanged. A cache
+        directory that is not private to the worker's user is refused with a
+        warning.
     :param cache_dir: Where the persistent digest cache lives (default
         ``$XDG_CACHE_HOME/afbundle``, else ``~/.cache/afbundle``).
     :param verified_exec: Run a sealed in-memory copy of the bundle whose
         bytes were verified after sealing (:func:`afbundle.seal`), instead of
         the file's path, so replacing the file between the check and the
-        launch cannot change what runs. Costs one copy and one hash of the
-        bundle per task (about 45 ms for a 30 MiB bundle on the benchmark
-        machine); needs Linux memfds, and fails the task with a clear error
-        where they are unavailable.
+        launch cannot change what runs. The launched process is a small
+        Python launcher (``python -I -m afbundle._launch``) that seals the
+        file into its own memfd, checks that the copy is the bundle verified
+        here (same ``binary_sha256``, same dag_id), and replaces itself with
+        it: no ``/proc`` access to another process, so it works under
+        Airflow's non-dumpable supervisor, as a non-root user, without
+        ``CAP_SYS_PTRACE``. Costs an interpreter start and one copy and hash
+        of the bundle per task; needs Linux memfds, and fails the task (exit
+        status 126, the reason on the task's stderr) where they are
+        unavailable.
     :param task_startup_timeout: Seconds to wait for the bundle to connect to
         both sockets (inherited from Airflow's ``SubprocessCoordinator``;
         default 10).
@@ -172,7 +180,6 @@ class ExecutableCoordinator(SubprocessCoordinator):
     digest_cache: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     cache_dir: pathlib.Path | None = attrs.field(default=None, converter=_convert_cache_dir)
     verified_exec: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    _sealed: list[SealedBundle] = attrs.field(init=False, factory=list, repr=False)
 
     def _build_execute_task_command(self, *, what: TaskInstance) -> tuple[list[str], str | None]:
         """Find the bundle for ``what.dag_id``; return its path as the command, and its schema.
@@ -204,28 +211,17 @@ class ExecutableCoordinator(SubprocessCoordinator):
         )
         if not self.verified_exec:
             return [str(bundle.path)], bundle.resolved_schema_version
-        sealed = seal(bundle.path)
-        if (
-            sealed.bundle.binary_sha256 != bundle.binary_sha256
-            or what.dag_id not in sealed.bundle.dag_ids
-        ):
-            sealed.close()
-            raise BundleNotFoundError(
-                f"executable bundle {bundle.path} changed between its verification and sealing "
-                f"for dag_id={what.dag_id!r}; not launching it",
-                dag_id=what.dag_id,
-                roots=self.executables_root,
-                rejected=(),
-                stats=None,
-            )
-        self._sealed.append(sealed)
-        log.debug("Launching the sealed copy", path=str(bundle.path), exec_path=sealed.exec_path)
-        return [sealed.exec_path], bundle.resolved_schema_version
-
-    def execute_task(self, **kwargs: Any) -> Any:
-        """Airflow's launch, then release any sealed copy made for it."""
-        try:
-            return super().execute_task(**kwargs)
-        finally:
-            while self._sealed:
-                self._sealed.pop().close()
+        # The launched process seals, re-verifies and execs its own copy (see
+        # afbundle._launch): a memfd of this supervisor is out of the child's
+        # reach once Airflow has made the supervisor non-dumpable.
+        command = [
+            sys.executable,
+            "-I",
+            "-m",
+            "afbundle._launch",
+            str(bundle.path),
+            bundle.binary_sha256.hex(),
+            what.dag_id,
+        ]
+        log.debug("Launching through a sealed copy", path=str(bundle.path), command=command)
+        return command, bundle.resolved_schema_version

@@ -23,6 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
+    from typing import Any
 
     from afbundle._report import Rejection, ScanStats
 
@@ -55,6 +56,14 @@ class BundleError(ValueError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exceptions cross process boundaries: Airflow's LocalExecutor pickles a
+        # task's exception to the scheduler, multiprocessing and Celery do the
+        # same. The default reduction calls ``cls(*args)``, which loses the
+        # attributes (or fails, for keyword-only constructors); rebuild
+        # without calling ``__init__`` instead, and restore every attribute.
+        return (_rebuild, (type(self), self.args), self.__dict__)
 
 
 class NotABundleError(BundleError):
@@ -128,3 +137,13 @@ class BundleNotFoundError(BundleError, FileNotFoundError):
         self.roots = tuple(roots)
         self.rejected = tuple(rejected)
         self.stats = stats
+
+
+def _rebuild(cls: type[BundleError], args: tuple[Any, ...]) -> BundleError:
+    """Unpickle an afbundle exception: its class and args, then (by pickle) its attributes."""
+    # The builtin that lays out the instance must allocate it: OSError for
+    # BundleNotFoundError (also a FileNotFoundError), ValueError otherwise.
+    base: Any = OSError if issubclass(cls, OSError) else ValueError
+    exc: BundleError = base.__new__(cls, *args)
+    exc.args = args
+    return exc
