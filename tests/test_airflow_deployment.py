@@ -23,6 +23,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _airflow_deployment import (
@@ -142,6 +143,14 @@ def program_started(result: TaskResult) -> str:
     return found[0]
 
 
+def launch_failure(result: TaskResult) -> dict[str, Any]:
+    """The coordinator's record, in the task log, of why the bundle could not run."""
+    found = result.events("Cannot run the task's executable bundle")
+    assert len(found) == 1, f"no launch failure in the task log:\n{result.log_text()}"
+    assert found[0]["dag_id"] == result.dag_id
+    return found[0]
+
+
 def assert_state(deployment: Deployment, result: TaskResult, state: str) -> None:
     assert result.state == state, deployment.explain(
         f"{result.dag_id} run {result.run_id}: task {result.state}, expected {state}; "
@@ -175,11 +184,15 @@ def test_the_first_root_then_the_bytewise_first_path_wins_a_duplicate_dag_id(
 
 
 def test_a_tampered_bundle_fails_its_task_without_running(
-    deployment: Deployment, first_round: Round
+    deployment: Deployment, first_round: Round, bundles: dict[str, Path]
 ) -> None:
     result = first_round["e2e_tampered"]
     assert_state(deployment, result, "failed")
     assert "native program started" not in result.log_text()
+    reason = launch_failure(result)
+    assert reason["error_type"] == "BundleNotFoundError"
+    assert "binary_sha256 mismatch" in reason["error"]
+    assert str(bundles["first"] / "team-a" / "tampered") in reason["error"]
     deployment.check_alive()
 
 
@@ -188,6 +201,11 @@ def test_a_missing_bundle_fails_its_task_and_the_scheduler_stays_up(
 ) -> None:
     result = first_round["e2e_missing"]
     assert_state(deployment, result, "failed")
+    reason = launch_failure(result)
+    assert reason["error_type"] == "BundleNotFoundError"
+    assert reason["error"].startswith(
+        "cannot find executable bundle containing dag_id='e2e_missing'"
+    )
     deployment.check_alive()
 
 
