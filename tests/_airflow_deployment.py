@@ -11,8 +11,8 @@ Hygiene, because a hung or leaked Airflow must never outlive a test run:
 
 * every process starts in its own process group, with its output in a file;
 * every wait has a deadline, and checks that no process died meanwhile;
-* ``stop()`` sends SIGTERM to each group, then SIGKILL to the group and to every
-  descendant seen before (LocalExecutor workers ignore SIGTERM while idle);
+* ``stop()`` sends SIGTERM to each process, then SIGKILL to its group and to
+  every descendant seen before (LocalExecutor workers ignore SIGTERM while idle);
 * every failure message ends with the tail of each process's output.
 
 When the test runs as root, the Airflow processes run without
@@ -29,6 +29,7 @@ the stand-in runtime that speaks the coordinator protocol over ``--comm`` and
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -60,10 +61,13 @@ SCHEMA_VERSION = "2026-06-16"
 TASK_ID = "native"
 TERMINAL_STATES = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 
-STEP_TIMEOUT = 240.0  # one `airflow db migrate`, one gcc or pack
+#: Every wait of one deployment, from `db migrate` to the last task, fits in this.
+BUDGET = 300.0
+STEP_TIMEOUT = 180.0  # one `airflow db migrate`, one gcc or pack
 START_TIMEOUT = 120.0  # api-server healthy, scheduler heartbeating, DAGs parsed
 STOP_GRACE = 10.0  # SIGTERM -> SIGKILL
 POLL_INTERVAL = 0.5
+PR_SET_PDEATHSIG = 1
 HTTP_TIMEOUT = 20.0
 TAIL_LINES = 40
 
@@ -202,10 +206,14 @@ class Process:
             pass
 
     def stop(self, grace: float = STOP_GRACE) -> None:
-        """SIGTERM the group, wait up to ``grace``, then SIGKILL the group and descendants."""
+        """SIGTERM the process, wait up to ``grace``, then SIGKILL its group and descendants.
+
+        Only the process we started gets SIGTERM, so Airflow and Celery shut
+        their own workers down in their own way first.
+        """
         self.remember_descendants()
         if self.alive():
-            _signal_group(self.pid, signal.SIGTERM)
+            self.popen.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=grace)
         # The group outlives its leader while members remain, so its id cannot be reused.
@@ -218,7 +226,25 @@ class Process:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait(timeout=grace)
-        psutil.wait_procs(list(self.descendants.values()), timeout=grace)
+        deadline = time.monotonic() + grace
+        while still_running(self.descendants.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def still_running(processes: Iterable[psutil.Process]) -> list[psutil.Process]:
+    """Those still running: a zombie is dead (init reaps it, or this container never does)."""
+    running = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                running.append(process)
+    return running
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it if the test process dies without stopping it."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -287,6 +313,7 @@ class Deployment:
         self.processes: list[Process] = []
         self.api_url = f"http://127.0.0.1:{free_port()}"
         self._token: str | None = None
+        self.deadline = time.monotonic() + BUDGET
         self.redis_port = free_port() if executor == "CeleryExecutor" else None
         (home / "dags").mkdir(parents=True)
         (home / "logs").mkdir()
@@ -370,20 +397,17 @@ class Deployment:
         return str(self.venv / "bin" / "airflow")
 
     def run_step(self, name: str, args: list[str]) -> None:
-        log = self.home / "process-logs" / f"{name.replace(' ', '-')}.log"
-        with log.open("wb") as out:
-            completed = subprocess.run(
-                args,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=STEP_TIMEOUT,
-                check=False,
-                start_new_session=True,
-            )
-        if completed.returncode != 0:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-TAIL_LINES:])
-            raise DeploymentError(f"`{name}` exited with {completed.returncode}:\n{tail}")
+        """Run a command to completion (bounded), as a process of its own group."""
+        step = self.spawn(name.replace(" ", "-"), args)
+        try:
+            status = step.popen.wait(timeout=self._remaining(STEP_TIMEOUT))
+        except subprocess.TimeoutExpired:
+            step.stop()
+            raise DeploymentError(self.explain(f"`{name}` did not finish in time")) from None
+        finally:
+            self.processes.remove(step)
+        if status != 0:
+            raise DeploymentError(f"`{name}` exited with {status}:\n{step.tail()}")
 
     def spawn(self, name: str, args: list[str]) -> Process:
         log = self.home / "process-logs" / f"{name}.log"
@@ -395,6 +419,7 @@ class Deployment:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
                 cwd=self.home,
             )
         process = Process(name, popen, log)
@@ -447,7 +472,12 @@ class Deployment:
     def wait_until(
         self, what: str, probe: Callable[[], T | None], timeout: float = START_TIMEOUT
     ) -> T:
-        """Poll ``probe`` until it returns a truthy value; fail after ``timeout`` seconds."""
+        """Poll ``probe`` until it returns a truthy value; fail after ``timeout`` seconds.
+
+        The deployment's ``BUDGET`` caps every wait, so a slow start leaves less
+        time for the tasks instead of stretching the whole test.
+        """
+        timeout = self._remaining(timeout)
         deadline = time.monotonic() + timeout
         while True:
             value = probe()
@@ -457,6 +487,9 @@ class Deployment:
             if time.monotonic() > deadline:
                 raise DeploymentError(self.explain(f"timed out after {timeout:.0f} s: {what}"))
             time.sleep(POLL_INTERVAL)
+
+    def _remaining(self, timeout: float) -> float:
+        return max(1.0, min(timeout, self.deadline - time.monotonic()))
 
     # --- REST API -------------------------------------------------------------------------
 

@@ -21,20 +21,26 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil  # type: ignore[import-untyped]
 import pytest
 from _airflow_deployment import (
     BundleFactory,
     Deployment,
+    Process,
     Round,
     TaskResult,
     airflow_venv,
     deployment_required,
     has_cap_sys_ptrace,
     missing_prerequisites,
+    still_running,
 )
 
 pytestmark = pytest.mark.airflow_deployment
@@ -156,6 +162,27 @@ def assert_state(deployment: Deployment, result: TaskResult, state: str) -> None
         f"{result.dag_id} run {result.run_id}: task {result.state}, expected {state}; "
         f"task log:\n{result.log_text()}"
     )
+
+
+def test_stop_kills_a_process_tree_that_ignores_sigterm_even_outside_its_group(
+    tmp_path: Path,
+) -> None:
+    # Like an idle LocalExecutor worker: SIGTERM is ignored (and inherited as ignored).
+    script = "trap '' TERM; sleep 300 & setsid sleep 300 & wait"
+    log = tmp_path / "out.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(["sh", "-c", script], stdout=out, start_new_session=True)
+    process = Process("stubborn", popen, log)
+    deadline = time.monotonic() + 30
+    while len(psutil.Process(popen.pid).children()) < 2:
+        assert time.monotonic() < deadline, "the test's children did not start"
+        time.sleep(0.05)
+    children = psutil.Process(popen.pid).children(recursive=True)
+
+    process.stop(grace=1)
+
+    assert popen.returncode == -signal.SIGKILL
+    assert still_running(children) == []
 
 
 def test_airflow_processes_run_without_cap_sys_ptrace(deployment: Deployment) -> None:
