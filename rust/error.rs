@@ -37,9 +37,15 @@ pub enum ErrorKind {
     /// The file changed size or identity while it was being read.
     #[error("file changed while it was being read: {0}")]
     Changed(String),
-    /// The metadata region is not a UTF-8 YAML mapping, or breaks a safety limit.
+    /// The metadata region is not UTF-8 YAML, or breaks a safety limit.
     #[error("{0}")]
     Manifest(String),
+    /// The metadata region is YAML, but its top level is not a mapping.
+    #[error("manifest is not a YAML mapping (found {found})")]
+    ManifestNotAMapping {
+        /// What the top level is ("list", "string", "null", ...).
+        found: &'static str,
+    },
     /// An operating-system error.
     #[error("cannot {op}: {source}")]
     Io {
@@ -72,10 +78,59 @@ impl ErrorKind {
             ErrorKind::UnsupportedFooterVersion { .. } => "footer_version",
             ErrorKind::Format(_) => "format",
             ErrorKind::DigestMismatch { .. } | ErrorKind::Changed(_) => "integrity",
-            ErrorKind::Manifest(_) => "manifest",
+            ErrorKind::Manifest(_) | ErrorKind::ManifestNotAMapping { .. } => "manifest",
             ErrorKind::Io { .. } => "io",
         }
     }
+}
+
+/// A value in an error's [`ErrorKind::context`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextValue {
+    /// Text.
+    Str(String),
+    /// A number.
+    Int(i64),
+}
+
+impl ErrorKind {
+    /// The failure's data, by name, for machine consumers (as pydantic-core's
+    /// error context): `expected`/`actual` digests, `op`/`errno` of an I/O
+    /// error, `found`/`supported` footer versions, `found` for a manifest's
+    /// top-level type, `detail` of a change.
+    pub fn context(&self) -> Vec<(&'static str, ContextValue)> {
+        use ContextValue::{Int, Str};
+        match self {
+            ErrorKind::DigestMismatch { expected, actual } => vec![
+                ("expected", Str(expected.clone())),
+                ("actual", Str(actual.clone())),
+            ],
+            ErrorKind::UnsupportedFooterVersion { found, supported } => vec![
+                ("found", Int(i64::from(*found))),
+                ("supported", Int(i64::from(*supported))),
+            ],
+            ErrorKind::ManifestNotAMapping { found } => vec![("found", Str((*found).into()))],
+            ErrorKind::Changed(detail) => vec![("detail", Str(detail.clone()))],
+            ErrorKind::Io { op, source } => {
+                let mut context = vec![("op", Str((*op).into()))];
+                if let Some(errno) = source.raw_os_error() {
+                    context.push(("errno", Int(i64::from(errno))));
+                }
+                context
+            }
+            ErrorKind::NotABundle(_) | ErrorKind::Format(_) | ErrorKind::Manifest(_) => vec![],
+        }
+    }
+
+    /// Every [`ErrorKind::name`], once: the table Python's `errors.KINDS` mirrors.
+    pub const NAMES: [&'static str; 6] = [
+        "not_a_bundle",
+        "footer_version",
+        "format",
+        "integrity",
+        "manifest",
+        "io",
+    ];
 }
 
 /// An [`ErrorKind`] with the path of the file it concerns.

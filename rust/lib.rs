@@ -19,6 +19,8 @@ pub mod pack;
 #[deny(missing_docs)]
 pub mod pool;
 #[deny(missing_docs)]
+pub mod precedence;
+#[deny(missing_docs)]
 pub mod reader;
 #[deny(missing_docs)]
 pub mod scan;
@@ -38,6 +40,8 @@ mod py_inspect;
 #[cfg(feature = "python")]
 mod py_pack;
 #[cfg(feature = "python")]
+mod py_records;
+#[cfg(feature = "python")]
 mod py_scan;
 
 #[cfg(feature = "python")]
@@ -53,13 +57,21 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FOOTER_VERSION", trailer::FOOTER_VERSION)?;
     m.add_class::<py_bundle::PyBundle>()?;
     m.add_class::<py_scan::RawScan>()?;
+    m.add_class::<py_scan::RawFind>()?;
+    m.add_class::<py_records::Rejection>()?;
+    m.add_class::<py_records::Skip>()?;
+    m.add_class::<py_records::ScanStats>()?;
+    m.add(
+        "ERROR_KINDS",
+        pyo3::types::PyTuple::new(m.py(), error::ErrorKind::NAMES)?,
+    )?;
     m.add_function(wrap_pyfunction!(py_bundle::read_bundle, m)?)?;
-    m.add_function(wrap_pyfunction!(py_bundle::verify_again, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::clear_digest_cache, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::check_cache_dir, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::digest_cache_len, m)?)?;
     m.add_function(wrap_pyfunction!(py_scan::scan_roots, m)?)?;
+    m.add_function(wrap_pyfunction!(py_scan::find_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::pack, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::strip, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::dump_manifest, m)?)?;

@@ -193,10 +193,9 @@ pub fn parse(bytes: &[u8]) -> Result<Manifest, ErrorKind> {
             .map_err(|e| ErrorKind::Manifest(format!("manifest is not valid YAML: {e}")))?
     };
     if !matches!(value, Value::Map(_)) {
-        return Err(ErrorKind::Manifest(format!(
-            "manifest is not a YAML mapping (found {})",
-            value.kind()
-        )));
+        return Err(ErrorKind::ManifestNotAMapping {
+            found: value.kind(),
+        });
     }
     if let Some(kind) = value.collection_key() {
         return Err(ErrorKind::Manifest(format!(
@@ -409,7 +408,8 @@ dags:
         for doc in ["just-a-scalar\n", "- a\n- b\n", "", "   \n", "~\n"] {
             let err = parse(doc.as_bytes()).unwrap_err();
             assert!(
-                matches!(err, ErrorKind::Manifest(ref m) if m.contains("not a YAML mapping")),
+                matches!(err, ErrorKind::ManifestNotAMapping { .. })
+                    && err.to_string().contains("not a YAML mapping"),
                 "{doc:?}: {err}"
             );
         }

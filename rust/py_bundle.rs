@@ -27,6 +27,12 @@ impl PyBundle {
             resolved_schema_version,
         }
     }
+
+    /// The same bundle with the schema version a resolver mapped it to.
+    pub(crate) fn resolved(mut self, version: String) -> Self {
+        self.resolved_schema_version = Some(version);
+        self
+    }
 }
 
 #[pymethods]
@@ -105,12 +111,6 @@ impl PyBundle {
     fn read_manifest<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = py.detach(|| self.inner.read_manifest())?;
         Ok(PyBytes::new(py, &bytes))
-    }
-    fn _with_resolved_schema_version(&self, version: String) -> PyBundle {
-        PyBundle {
-            inner: self.inner.clone(),
-            resolved_schema_version: Some(version),
-        }
     }
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let path = self.path().into_pyobject(py)?.str()?.repr()?;
@@ -194,21 +194,4 @@ pub fn seal_bundle(py: Python<'_>, path: PathBuf) -> PyResult<(i32, PyBundle)> {
     use std::os::fd::IntoRawFd;
     let (fd, bundle) = py.detach(|| crate::sealed::seal(&path))?;
     Ok((fd.into_raw_fd(), PyBundle::new(bundle)))
-}
-
-/// Verify `bundle` through a new descriptor, refusing unless the file is the
-/// same one, in the same state, that `bundle` was read from (so a file
-/// swapped or chmodded since the walk is never hashed or passed on).
-#[pyfunction]
-#[pyo3(signature = (bundle, *, cache_dir = None))]
-pub fn verify_again(
-    py: Python<'_>,
-    bundle: &PyBundle,
-    cache_dir: Option<PathBuf>,
-) -> PyResult<PyBundle> {
-    let (verified, _) = py.detach(|| {
-        let disk = cache_dir.and_then(|d| DiskCache::open(&d).ok());
-        reader::verify_again(&bundle.inner, disk.as_ref())
-    })?;
-    Ok(PyBundle::new(verified))
 }

@@ -3,7 +3,7 @@
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::{import_exception, PyErr};
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{ContextValue, Error, ErrorKind};
 
 import_exception!(afbundle.errors, NotABundleError);
 import_exception!(afbundle.errors, BundleFormatError);
@@ -15,6 +15,7 @@ impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
         let message = err.to_string();
         let reason = err.kind.to_string();
+        let context = context_of(&err.kind);
         let path = err.path.into_os_string();
         match err.kind {
             ErrorKind::NotABundle(_) => NotABundleError::new_err((message, path, reason)),
@@ -23,9 +24,11 @@ impl From<Error> for PyErr {
             }
             ErrorKind::Format(_) => BundleFormatError::new_err((message, path, reason)),
             ErrorKind::DigestMismatch { .. } | ErrorKind::Changed(_) => {
-                BundleIntegrityError::new_err((message, path, reason))
+                BundleIntegrityError::new_err((message, path, reason, context))
             }
-            ErrorKind::Manifest(_) => ManifestError::new_err((message, path, reason)),
+            ErrorKind::Manifest(_) | ErrorKind::ManifestNotAMapping { .. } => {
+                ManifestError::new_err((message, path, reason))
+            }
             ErrorKind::Io { op, source } => match source.raw_os_error() {
                 // OSError(errno, strerror, filename) picks the subclass
                 // (FileNotFoundError, PermissionError, ...) from errno.
@@ -48,6 +51,26 @@ impl From<crate::pool::PoolError> for PyErr {
             PoolError::Spawn { .. } => PyOSError::new_err(err.to_string()),
         }
     }
+}
+
+/// The error's context as `(name, value)` pairs Python turns into a dict.
+fn context_of(kind: &ErrorKind) -> Vec<(&'static str, PyContext)> {
+    kind.context()
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                ContextValue::Str(s) => PyContext::Str(s),
+                ContextValue::Int(i) => PyContext::Int(i),
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+#[derive(pyo3::IntoPyObject)]
+enum PyContext {
+    Str(String),
+    Int(i64),
 }
 
 /// A manifest that cannot become Python objects (e.g. an unhashable key).

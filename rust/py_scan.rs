@@ -1,86 +1,284 @@
-//! `afbundle._core.scan_roots`: the walk and reads, GIL released, as one raw result.
+//! `afbundle._core.scan_roots` and `find_bundle`: walk, read, verify and decide
+//! with the GIL released (taken back only to call the caller's resolver).
 
 use std::path::PathBuf;
 
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::disk_cache::DiskCache;
+use crate::precedence::{decide, Decision, Loss};
 use crate::py_bundle::PyBundle;
-use crate::scan::{self, ScanOptions};
+use crate::py_records::{Rejection, ScanStats, Skip};
+use crate::reader::Bundle;
+use crate::scan::{self, ScanOptions, ScanOutput};
 
 /// The raw result of one scan; `afbundle.scan` turns it into a `ScanReport`.
 #[pyclass(frozen, get_all, name = "RawScan", module = "afbundle._core")]
 pub struct RawScan {
     /// Bundles in precedence order.
     bundles: Py<PyList>,
-    /// `(path, kind, reason)` of files with the magic that failed.
+    /// `Rejection`s of files with the magic that failed.
     rejected: Py<PyList>,
-    /// `(path, reason)` of paths that could not be examined.
+    /// `Skip`s of paths that could not be examined.
     skipped: Py<PyList>,
     /// Indices of roots that do not exist.
     missing_roots: Py<PyList>,
     /// Counters.
-    stats: Py<PyDict>,
+    stats: Py<ScanStats>,
+    /// dag_id -> `(winner index or None, resolved schema version or None,
+    /// [(index, Rejection) of every other bundle declaring it]`), in the
+    /// order dag_ids are first declared. Decided by the same rule as `find`.
+    decisions: Py<PyDict>,
 }
 
-/// Walk `roots` (in order) and read every executable file's trailer.
-///
-/// With `dag_id`, only bundles declaring it are returned and none is
-/// hashed; otherwise with `verify` every bundle is SHA-256-checked.
+/// The raw result of `find_bundle`; `afbundle.find` logs it and words errors.
+#[pyclass(frozen, get_all, name = "RawFind", module = "afbundle._core")]
+pub struct RawFind {
+    /// The verified winner (its `resolved_schema_version` set), or None.
+    bundle: Option<Py<PyBundle>>,
+    /// Candidates declaring the dag_id that lost before the winner (or all,
+    /// when none won), in precedence order, each a `Rejection`.
+    lost: Py<PyList>,
+    /// Paths of candidates after the winner (shadowed by it).
+    shadowed: Py<PyList>,
+    /// `Rejection`s of other files with the magic (bad trailer, manifest, ...).
+    rejected: Py<PyList>,
+    /// `Skip`s.
+    skipped: Py<PyList>,
+    /// Indices of roots that do not exist.
+    missing_roots: Py<PyList>,
+    /// Counters.
+    stats: Py<ScanStats>,
+}
+
+/// A schema-version resolver from Python: `None` accepts every version as is;
+/// a `ValueError` or `TypeError` refuses it; other exceptions propagate.
+struct Resolver {
+    callable: Option<Py<PyAny>>,
+    raised: Option<PyErr>,
+}
+
+impl Resolver {
+    fn new(callable: Option<Py<PyAny>>) -> Self {
+        Resolver {
+            callable,
+            raised: None,
+        }
+    }
+
+    fn resolve(&mut self, declared: &str) -> Result<String, String> {
+        let Some(callable) = &self.callable else {
+            return Ok(declared.to_owned());
+        };
+        if self.raised.is_some() {
+            return Err("resolver failed".into());
+        }
+        Python::attach(|py| {
+            match callable
+                .call1(py, (declared,))
+                .and_then(|v| v.extract::<String>(py))
+            {
+                Ok(resolved) => Ok(resolved),
+                Err(err)
+                    if err.is_instance_of::<PyValueError>(py)
+                        || err.is_instance_of::<PyTypeError>(py) =>
+                {
+                    Err(err.value(py).to_string())
+                }
+                Err(err) => {
+                    self.raised = Some(err);
+                    Err("resolver failed".into())
+                }
+            }
+        })
+    }
+
+    fn finish(self) -> PyResult<()> {
+        self.raised.map_or(Ok(()), Err)
+    }
+}
+
+fn options(
+    verify: bool,
+    threads: Option<usize>,
+    dag_id: Option<String>,
+    cache_dir: Option<PathBuf>,
+) -> ScanOptions {
+    ScanOptions {
+        verify,
+        dag_id,
+        threads,
+        // Opened once per call, then shared by every verification in it.
+        disk_cache: cache_dir.and_then(|d| DiskCache::open(&d).ok()),
+    }
+}
+
+fn loss_rejection(path: PathBuf, loss: &Loss) -> Rejection {
+    match loss {
+        Loss::Failed(err) => Rejection::of(path, &err.kind),
+        other => Rejection::new_raw(path, other.kind(), other.reason()),
+    }
+}
+
+struct Common {
+    rejected: Py<PyList>,
+    skipped: Py<PyList>,
+    missing_roots: Py<PyList>,
+    stats: Py<ScanStats>,
+}
+
+fn common(py: Python<'_>, out: &mut ScanOutput) -> PyResult<Common> {
+    let rejected = PyList::empty(py);
+    for err in std::mem::take(&mut out.rejected) {
+        rejected.append(Rejection::of(err.path, &err.kind))?;
+    }
+    let skipped = PyList::empty(py);
+    for (path, reason) in std::mem::take(&mut out.skipped) {
+        skipped.append(Skip::new_raw(path, reason))?;
+    }
+    Ok(Common {
+        rejected: rejected.unbind(),
+        skipped: skipped.unbind(),
+        missing_roots: PyList::new(py, &out.missing_roots)?.unbind(),
+        stats: Py::new(py, ScanStats::from(&out.stats))?,
+    })
+}
+
+/// Walk `roots` (in order), read every executable file's trailer and, with
+/// `verify`, SHA-256-check every bundle; then decide each dag_id's winner
+/// with `resolve` (see `precedence.rs`).
 #[pyfunction]
-#[pyo3(signature = (roots, *, verify = true, threads = None, dag_id = None, cache_dir = None))]
+#[pyo3(signature = (roots, *, verify = true, threads = None, cache_dir = None, resolve = None))]
 pub fn scan_roots(
     py: Python<'_>,
     roots: Vec<PathBuf>,
     verify: bool,
     threads: Option<usize>,
-    dag_id: Option<String>,
     cache_dir: Option<PathBuf>,
+    resolve: Option<Py<PyAny>>,
 ) -> PyResult<RawScan> {
-    let out = py.detach(|| {
-        let options = ScanOptions {
-            verify,
-            dag_id,
-            threads,
-            disk_cache: cache_dir.and_then(|d| DiskCache::open(&d).ok()),
-        };
-        scan::scan(&roots, &options)
+    let mut resolver = Resolver::new(resolve);
+    let (mut out, decisions) = py.detach(|| {
+        let out = scan::scan(&roots, &options(verify, threads, None, cache_dir))?;
+        let decisions = decide_each(&out.bundles, &mut resolver);
+        Ok::<_, crate::pool::PoolError>((out, decisions))
     })?;
+    resolver.finish()?;
 
+    let decided = PyDict::new(py);
+    for (dag_id, decision) in decisions {
+        let lost = PyList::empty(py);
+        for (i, loss) in &decision.losers {
+            lost.append((*i, loss_rejection(out.bundles[*i].path.clone(), loss)))?;
+        }
+        let (winner, resolved) = decision
+            .winner
+            .map_or((None, None), |(i, r)| (Some(i), Some(r)));
+        decided.set_item(dag_id, (winner, resolved, lost))?;
+    }
+    let rest = common(py, &mut out)?;
     let bundles = PyList::empty(py);
     for bundle in out.bundles {
         bundles.append(Py::new(py, PyBundle::new(bundle))?)?;
     }
-    let rejected = PyList::empty(py);
-    for r in out.rejected {
-        rejected.append((r.path, r.kind, r.reason))?;
-    }
-    let skipped = PyList::empty(py);
-    for s in out.skipped {
-        skipped.append(s)?;
-    }
-    let stats = PyDict::new(py);
-    let s = &out.stats;
-    for (name, value) in [
-        ("dirs_visited", s.walk.dirs_visited),
-        ("dirs_deduplicated", s.walk.dirs_deduplicated),
-        ("files_seen", s.walk.files_seen),
-        ("executables", s.walk.executables),
-        ("not_executable", s.walk.not_executable),
-        ("special", s.walk.special),
-        ("bundles_read", s.bundles_read),
-        ("duplicate_files", s.duplicate_files),
-        ("bytes_hashed", s.bytes_hashed),
-        ("cache_hits", s.cache_hits),
-    ] {
-        stats.set_item(name, value)?;
-    }
     Ok(RawScan {
         bundles: bundles.unbind(),
-        rejected: rejected.unbind(),
-        skipped: skipped.unbind(),
-        missing_roots: PyList::new(py, out.missing_roots)?.unbind(),
-        stats: stats.unbind(),
+        rejected: rest.rejected,
+        skipped: rest.skipped,
+        missing_roots: rest.missing_roots,
+        stats: rest.stats,
+        decisions: decided.unbind(),
+    })
+}
+
+/// Every dag_id declared in `bundles` (in order of first declaration) and its decision.
+/// A scan already verified (or, with `verify=False`, deliberately did not
+/// verify) every bundle, so verification here always passes.
+fn decide_each(bundles: &[Bundle], resolver: &mut Resolver) -> Vec<(String, Decision)> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut declaring: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+    for (i, bundle) in bundles.iter().enumerate() {
+        for dag_id in &bundle.manifest.dag_ids {
+            declaring
+                .entry(dag_id.as_str())
+                .or_insert_with(|| {
+                    order.push(dag_id.as_str());
+                    Vec::new()
+                })
+                .push(i);
+        }
+    }
+    order
+        .into_iter()
+        .map(|dag_id| {
+            let indices = &declaring[dag_id];
+            let candidates: Vec<&Bundle> = indices.iter().map(|&i| &bundles[i]).collect();
+            let mut decision = decide(&candidates, |v| resolver.resolve(v), |_| Ok(()));
+            // Back from positions among the candidates to indices into `bundles`.
+            if let Some((i, _)) = &mut decision.winner {
+                *i = indices[*i];
+            }
+            for (i, _) in &mut decision.losers {
+                *i = indices[*i];
+            }
+            (dag_id.to_owned(), decision)
+        })
+        .collect()
+}
+
+/// Find the bundle that runs `dag_id` under the precedence rule
+/// (`precedence.rs`), verifying candidates lazily through the descriptors
+/// they were read with and one persistent-cache handle.
+#[pyfunction]
+#[pyo3(signature = (roots, dag_id, *, threads = None, cache_dir = None, resolve = None))]
+pub fn find_bundle(
+    py: Python<'_>,
+    roots: Vec<PathBuf>,
+    dag_id: String,
+    threads: Option<usize>,
+    cache_dir: Option<PathBuf>,
+    resolve: Option<Py<PyAny>>,
+) -> PyResult<RawFind> {
+    let mut resolver = Resolver::new(resolve);
+    let found = py.detach(|| {
+        scan::find(
+            &roots,
+            &options(false, threads, Some(dag_id), cache_dir),
+            |v| resolver.resolve(v),
+        )
+    })?;
+    resolver.finish()?;
+    let scan::FindOutput {
+        scan: mut out,
+        decision,
+    } = found;
+
+    let lost = PyList::empty(py);
+    let shadowed = PyList::empty(py);
+    for (i, loss) in &decision.losers {
+        let path = out.bundles[*i].path.clone();
+        match loss {
+            Loss::Shadowed => shadowed.append(path)?,
+            loss => lost.append(loss_rejection(path, loss))?,
+        }
+    }
+    let rest = common(py, &mut out)?;
+    let bundle = match decision.winner {
+        Some((i, resolved)) => {
+            let winner = out.bundles.swap_remove(i);
+            Some(Py::new(py, PyBundle::new(winner).resolved(resolved))?)
+        }
+        None => None,
+    };
+    Ok(RawFind {
+        bundle,
+        lost: lost.unbind(),
+        shadowed: shadowed.unbind(),
+        rejected: rest.rejected,
+        skipped: rest.skipped,
+        missing_roots: rest.missing_roots,
+        stats: rest.stats,
     })
 }

@@ -82,6 +82,7 @@ pub struct VerifyCost {
 }
 
 /// An open candidate file: its descriptor and the `fstat` of that descriptor.
+#[derive(Debug)]
 pub struct OpenFile {
     file: File,
     state: FileState,

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::disk_cache::DiskCache;
 use crate::error::{Error, ErrorKind};
 use crate::pool::PoolError;
+use crate::precedence::{decide, Decision};
 use crate::reader::{self, Bundle, OpenFile};
 use crate::walk::{self, describe, WalkStats};
 
@@ -43,37 +44,86 @@ pub struct ScanStats {
     pub cache_hits: u64,
 }
 
-/// A file with the magic that could not be accepted.
-#[derive(Debug)]
-pub struct Rejection {
-    /// The file (resolved when it could be opened).
-    pub path: PathBuf,
-    /// Short failure name ([`ErrorKind::name`]).
-    pub kind: &'static str,
-    /// Why.
-    pub reason: String,
-}
-
 /// Everything a scan found, in precedence order.
 #[derive(Debug, Default)]
 pub struct ScanOutput {
     /// Bundles (only those declaring `dag_id` when one was given).
     pub bundles: Vec<Bundle>,
-    /// Files with the magic that failed.
-    pub rejected: Vec<Rejection>,
+    /// Files with the magic that failed, each with its path and why.
+    pub rejected: Vec<Error>,
     /// Paths that could not be examined.
     pub skipped: Vec<(PathBuf, String)>,
     /// Indices of roots that do not exist.
     pub missing_roots: Vec<usize>,
     /// Counters.
     pub stats: ScanStats,
+    /// With a dag_id: the descriptor each bundle was read through (same
+    /// order as `bundles`), so verification hashes exactly that file.
+    pub files: Vec<OpenFile>,
+}
+
+/// What [`find`] decided for one dag_id.
+#[derive(Debug)]
+pub struct FindOutput {
+    /// The scan (its `bundles` are the candidates, in precedence order;
+    /// the winner has `verified` set).
+    pub scan: ScanOutput,
+    /// The winner among `scan.bundles`, and why each other candidate lost.
+    pub decision: Decision,
+}
+
+/// Find the bundle that runs `dag_id`: walk, read every candidate's trailer
+/// and manifest, then [`decide`] in precedence order, verifying candidates
+/// through the descriptor they were read with (no reopen, no second parse)
+/// and through `options.disk_cache`.
+pub fn find<R>(
+    roots: &[PathBuf],
+    options: &ScanOptions,
+    resolve: R,
+) -> Result<FindOutput, PoolError>
+where
+    R: FnMut(&str) -> Result<String, String>,
+{
+    debug_assert!(options.dag_id.is_some());
+    let mut out = scan(roots, options)?;
+    let files = std::mem::take(&mut out.files);
+    let mut costs = reader::VerifyCost::default();
+    let decision = {
+        let candidates: Vec<&Bundle> = out.bundles.iter().collect();
+        decide(&candidates, resolve, |i| {
+            let (bundle, file) = (&out.bundles[i], &files[i]);
+            file.verify(
+                &bundle.path,
+                &bundle.trailer,
+                &bundle.layout,
+                options.disk_cache.as_ref(),
+                &mut costs,
+            )
+            .and_then(|()| file.ensure_unchanged())
+            .map_err(|kind| kind.at(&bundle.path))
+        })
+    };
+    if let Some((i, _)) = &decision.winner {
+        out.bundles[*i].verified = true;
+    }
+    out.stats.bytes_hashed += costs.bytes_hashed;
+    out.stats.cache_hits += u64::from(costs.cache_hit);
+    Ok(FindOutput {
+        scan: out,
+        decision,
+    })
 }
 
 enum Outcome {
     NotABundle,
     /// A valid bundle header that does not declare the dag_id looked for.
     Uninteresting((u64, u64)),
-    Bundle(Box<Bundle>, reader::VerifyCost, (u64, u64)),
+    Bundle(
+        Box<Bundle>,
+        reader::VerifyCost,
+        (u64, u64),
+        Option<OpenFile>,
+    ),
     Rejected(Error, (u64, u64), reader::VerifyCost),
     Skipped(PathBuf, String),
 }
@@ -123,18 +173,15 @@ fn scan_in_pool(roots: &[PathBuf], options: &ScanOptions) -> ScanOutput {
             Outcome::Uninteresting(id) => {
                 first_sight(&mut out.stats, id, reader::VerifyCost::default());
             }
-            Outcome::Bundle(bundle, cost, id) => {
+            Outcome::Bundle(bundle, cost, id, file) => {
                 if first_sight(&mut out.stats, id, cost) {
                     out.bundles.push(*bundle);
+                    out.files.extend(file);
                 }
             }
             Outcome::Rejected(err, id, cost) => {
                 if first_sight(&mut out.stats, id, cost) {
-                    out.rejected.push(Rejection {
-                        kind: err.kind.name(),
-                        reason: err.kind.to_string(),
-                        path: err.path,
-                    });
+                    out.rejected.push(err);
                 }
             }
         }
@@ -187,7 +234,7 @@ fn read_candidate(
         let verify = options.verify;
         return match reader::read_parts(&open, &resolved, trailer, layout, verify, disk, &mut cost)
         {
-            Ok(bundle) => Outcome::Bundle(Box::new(bundle), cost, id),
+            Ok(bundle) => Outcome::Bundle(Box::new(bundle), cost, id, None),
             Err(e) => Outcome::Rejected(e, id, cost),
         };
     };
@@ -212,7 +259,12 @@ fn read_candidate(
         manifest,
         verified: false,
     };
-    Outcome::Bundle(Box::new(bundle), reader::VerifyCost::default(), id)
+    Outcome::Bundle(
+        Box::new(bundle),
+        reader::VerifyCost::default(),
+        id,
+        Some(open),
+    )
 }
 
 #[cfg(test)]

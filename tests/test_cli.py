@@ -713,6 +713,7 @@ def test_scan_tables_bundles_rejections_duplicates_and_counters(bundle_tree: Pat
     assert dup.split()[1:] == [
         str(bundle_tree / "team-a" / "pipeline"),
         str(bundle_tree / "team-b" / "zz-old"),
+        "(shadowed)",
     ]
     assert "scanned 3 directories, 6 files: 5 executable, 1 not executable" in out
     assert run.stderr == ""  # no progress spinner when stderr is not a terminal
@@ -727,7 +728,13 @@ def test_scan_json_matches_the_schema_and_keeps_precedence_order(bundle_tree: Pa
         {
             "dag_id": "pipeline_dag",
             "winner": str(bundle_tree / "team-a" / "pipeline"),
-            "shadowed": [str(bundle_tree / "team-b" / "zz-old")],
+            "shadowed": [
+                {
+                    "path": str(bundle_tree / "team-b" / "zz-old"),
+                    "kind": "shadowed",
+                    "reason": "an earlier bundle in precedence order declares the dag_id",
+                }
+            ],
         }
     ]
     assert document["stats"]["executables"] == 5

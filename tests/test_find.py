@@ -399,23 +399,23 @@ def test_find_uses_the_stdlib_logger_by_default(tmp_path, caplog) -> None:
     assert str(tmp_path / "b") in warnings[0].getMessage()
 
 
-def test_find_never_verifies_a_bundle_changed_after_the_walk(tmp_path, monkeypatch) -> None:
-    """Between the walk and the hash, the winner loses its exec bit: it must not be returned."""
-    import afbundle._scan as scan_module
+def test_find_never_verifies_a_bundle_changed_after_the_walk(tmp_path) -> None:
+    """Between the walk and the hash, the winner loses its exec bit: it must not be returned.
 
+    The resolver runs after the walk read the candidate and before it is
+    hashed, so it is the hook that lands the change exactly in that gap."""
     path = write_bundle(tmp_path / "b", dag_ids=["d"])
-    real_scan_roots = scan_module._core.scan_roots
 
-    def scan_then_chmod(*args, **kwargs):
-        raw = real_scan_roots(*args, **kwargs)
+    def chmod_then_resolve(version: str) -> str:
         path.chmod(0o644)
-        return raw
+        return version
 
-    monkeypatch.setattr(scan_module._core, "scan_roots", scan_then_chmod)
     with pytest.raises(afbundle.BundleNotFoundError) as caught:
-        afbundle.find([tmp_path], "d", persistent_cache=False)
+        afbundle.find(
+            [tmp_path], "d", persistent_cache=False, resolve_schema_version=chmod_then_resolve
+        )
     assert [r.kind for r in caught.value.rejected] == ["integrity"]
-    assert "replaced or modified" in caught.value.rejected[0].reason
+    assert "changed while it was being read" in caught.value.rejected[0].reason
 
 
 def test_a_symlink_loop_root_is_not_found_not_a_traceback(tmp_path) -> None:
@@ -433,3 +433,60 @@ def test_scan_winner_skips_a_bundle_without_a_schema_version_as_find_does(tmp_pa
     report = afbundle.scan([tmp_path])
     assert report.winner("d").path == good.resolve()
     assert afbundle.find([tmp_path], "d").path == good.resolve()
+
+
+class _Events:
+    """A keyword-style logger that records (level, event, fields)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict[str, object]]] = []
+
+    def debug(self, event: str, **kw: object) -> None:
+        self.seen.append(("debug", event, kw))
+
+    def warning(self, event: str, **kw: object) -> None:
+        self.seen.append(("warning", event, kw))
+
+    def named(self, event: str) -> list[dict[str, object]]:
+        return [kw for _, e, kw in self.seen if e == event]
+
+
+def test_rejections_are_logged_with_upstreams_events(tmp_path) -> None:
+    """Operators grep for upstream's coordinator events: the same condition logs the
+    same event (afbundle adds ``kind``)."""
+    tampered = write_bundle(tmp_path / "a-tampered", binary=b"original", dag_ids=["d"])
+    data = bytearray(tampered.read_bytes())
+    data[0] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    write_bundle(tmp_path / "b-not-yaml", metadata=b"dags: [unclosed\n")
+    write_bundle(tmp_path / "c-list", metadata=b"- a\n- b\n")
+    no_schema = manifest(["d"])
+    del no_schema["sdk"]["supervisor_schema_version"]
+    write_bundle(tmp_path / "d-no-schema", metadata=no_schema)
+    events = _Events()
+
+    with pytest.raises(afbundle.BundleNotFoundError):
+        afbundle.find([tmp_path], "d", log=events, persistent_cache=False)
+
+    [mismatch] = events.named("Bundle binary_sha256 mismatch; skipping")
+    assert mismatch["path"] == str(tampered.resolve())
+    assert mismatch["expected"] != mismatch["actual"]
+    assert len(str(mismatch["actual"])) == 64
+    [decode] = events.named("Cannot decode bundle metadata; skipping")
+    assert str(decode["path"]).endswith("b-not-yaml")
+    [not_mapping] = events.named("Bundle metadata is not a mapping; skipping")
+    assert not_mapping["type"] == "list"
+    [schema] = events.named("Bundle metadata rejected; skipping")
+    assert schema["error"] == "missing or invalid sdk.supervisor_schema_version"
+
+
+def test_integrity_errors_carry_expected_and_actual(tmp_path) -> None:
+    path = write_bundle(tmp_path / "b", binary=b"original")
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(afbundle.BundleIntegrityError) as caught:
+        afbundle.read_bundle(path)
+    assert caught.value.expected is not None and caught.value.actual is not None
+    assert caught.value.expected != caught.value.actual
+    assert caught.value.actual in str(caught.value)

@@ -7,7 +7,6 @@ trailer magic identifies bundles. Precedence is afbundle's own, deterministic ru
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import socket
@@ -98,7 +97,7 @@ def test_the_answer_does_not_depend_on_the_thread_count(tmp_path, threads: int) 
     again = summary(afbundle.scan([tmp_path, tmp_path / "missing"], threads=threads))
     # The first scan warmed the digest caches; every other counter must match.
     for report in (reference, again):
-        report["stats"] = dataclasses.replace(report["stats"], bytes_hashed=0, cache_hits=0)
+        report["stats"] = {**report["stats"].as_dict(), "bytes_hashed": 0, "cache_hits": 0}
     assert again == reference
     assert reference["bundles"]
 

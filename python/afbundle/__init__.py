@@ -22,11 +22,15 @@ from afbundle._core import (
     MAGIC,
     TRAILER_SIZE,
     Bundle,
+    Rejection,
+    ScanStats,
+    Skip,
     __version__,
     read_bundle,
 )
 from afbundle._digest_cache import default_cache_dir
 from afbundle._pack import dump_manifest, pack
+from afbundle._report import ScanReport
 from afbundle._scan import find, scan
 from afbundle._sealed import SealedBundle, seal
 from afbundle.errors import (
@@ -43,7 +47,6 @@ TYPE_CHECKING = False  # not from typing: `import afbundle` stays light
 if TYPE_CHECKING:
     from typing import Any
 
-    from afbundle._report import Rejection, ScanReport, ScanStats, Skip
     from afbundle.coordinator import ExecutableCoordinator
 
 __all__ = [
@@ -75,18 +78,10 @@ __all__ = [
 ]
 
 
-_REPORT_RECORDS = frozenset({"Rejection", "ScanReport", "ScanStats", "Skip"})
-
-
 def __getattr__(name: str) -> Any:
     # Airflow is heavy and optional: import the coordinator only when asked for.
     if name == "ExecutableCoordinator":
         from afbundle.coordinator import ExecutableCoordinator
 
         return ExecutableCoordinator
-    # The report records are dataclasses; dataclasses is slow to import.
-    if name in _REPORT_RECORDS:
-        from afbundle import _report
-
-        return getattr(_report, name)
     raise AttributeError(f"module 'afbundle' has no attribute {name!r}")

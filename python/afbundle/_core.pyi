@@ -1,16 +1,21 @@
 """Type stubs for the compiled core (checked against the module by stubtest)."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, final
 
 __all__ = [
+    "ERROR_KINDS",
     "FOOTER_VERSION",
     "MAGIC",
     "TRAILER_SIZE",
     "Bundle",
+    "RawFind",
     "RawScan",
+    "Rejection",
+    "ScanStats",
+    "Skip",
     "__version__",
     "_panic_for_tests",
     "build_trailer",
@@ -18,6 +23,7 @@ __all__ = [
     "clear_digest_cache",
     "digest_cache_len",
     "dump_manifest",
+    "find_bundle",
     "pack",
     "parse_manifest",
     "read_bundle",
@@ -26,7 +32,6 @@ __all__ = [
     "seal_bundle",
     "sha256_prefix",
     "strip",
-    "verify_again",
 ]
 
 __version__: str
@@ -36,6 +41,86 @@ TRAILER_SIZE: int
 MAGIC: bytes
 #: The trailer format version this reader supports.
 FOOTER_VERSION: int
+#: Every failure kind the core reports (``ErrorKind::name``).
+ERROR_KINDS: tuple[str, ...]
+
+@final
+class Rejection:
+    """A file with the bundle magic that was refused, and why."""
+
+    def __new__(
+        cls,
+        path: str | os.PathLike[str],
+        kind: str,
+        reason: str,
+        context: dict[str, Any] | None = None,
+    ) -> Rejection: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def context(self) -> dict[str, Any]: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+@final
+class Skip:
+    """A path the walk could not look at, and why."""
+
+    def __new__(cls, path: str | os.PathLike[str], reason: str) -> Skip: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def reason(self) -> str: ...
+    def __reduce__(self) -> Any: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+@final
+class ScanStats:
+    """Counters of one walk."""
+
+    def __new__(
+        cls,
+        dirs_visited: int = 0,
+        dirs_deduplicated: int = 0,
+        files_seen: int = 0,
+        executables: int = 0,
+        not_executable: int = 0,
+        special: int = 0,
+        bundles_read: int = 0,
+        duplicate_files: int = 0,
+        bytes_hashed: int = 0,
+        cache_hits: int = 0,
+    ) -> ScanStats: ...
+    @property
+    def dirs_visited(self) -> int: ...
+    @property
+    def dirs_deduplicated(self) -> int: ...
+    @property
+    def files_seen(self) -> int: ...
+    @property
+    def executables(self) -> int: ...
+    @property
+    def not_executable(self) -> int: ...
+    @property
+    def special(self) -> int: ...
+    @property
+    def bundles_read(self) -> int: ...
+    @property
+    def duplicate_files(self) -> int: ...
+    @property
+    def bytes_hashed(self) -> int: ...
+    @property
+    def cache_hits(self) -> int: ...
+    def as_dict(self) -> dict[str, int]: ...
+    def __reduce__(self) -> Any: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
 
 @final
 class Bundle:
@@ -69,7 +154,6 @@ class Bundle:
     def resolved_schema_version(self) -> str | None: ...
     def read_source(self) -> bytes: ...
     def read_manifest(self) -> bytes: ...
-    def _with_resolved_schema_version(self, version: str) -> Bundle: ...
 
 @final
 class RawScan:
@@ -78,13 +162,36 @@ class RawScan:
     @property
     def bundles(self) -> list[Bundle]: ...
     @property
-    def rejected(self) -> list[tuple[Path, str, str]]: ...
+    def rejected(self) -> list[Rejection]: ...
     @property
-    def skipped(self) -> list[tuple[Path, str]]: ...
+    def skipped(self) -> list[Skip]: ...
     @property
     def missing_roots(self) -> list[int]: ...
     @property
-    def stats(self) -> dict[str, int]: ...
+    def stats(self) -> ScanStats: ...
+    @property
+    def decisions(
+        self,
+    ) -> dict[str, tuple[int | None, str | None, list[tuple[int, Rejection]]]]: ...
+
+@final
+class RawFind:
+    """The core's raw find result; :func:`afbundle.find` logs it and words errors."""
+
+    @property
+    def bundle(self) -> Bundle | None: ...
+    @property
+    def lost(self) -> list[Rejection]: ...
+    @property
+    def shadowed(self) -> list[Path]: ...
+    @property
+    def rejected(self) -> list[Rejection]: ...
+    @property
+    def skipped(self) -> list[Skip]: ...
+    @property
+    def missing_roots(self) -> list[int]: ...
+    @property
+    def stats(self) -> ScanStats: ...
 
 def read_bundle(
     path: str | os.PathLike[str],
@@ -92,16 +199,23 @@ def read_bundle(
     verify: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> Bundle: ...
-def verify_again(bundle: Bundle, *, cache_dir: str | os.PathLike[str] | None = None) -> Bundle: ...
 def check_cache_dir(cache_dir: str | os.PathLike[str]) -> str | None: ...
 def scan_roots(
     roots: Sequence[str | os.PathLike[str]],
     *,
     verify: bool = True,
     threads: int | None = None,
-    dag_id: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    resolve: Callable[[str], str] | None = None,
 ) -> RawScan: ...
+def find_bundle(
+    roots: Sequence[str | os.PathLike[str]],
+    dag_id: str,
+    *,
+    threads: int | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    resolve: Callable[[str], str] | None = None,
+) -> RawFind: ...
 def pack(
     binary: str | os.PathLike[str],
     output: str | os.PathLike[str],

@@ -1,10 +1,16 @@
-"""What a scan found: plain, immutable records built from the core's raw result."""
+"""What a scan found: :class:`ScanReport`, over the core's own records.
+
+``Rejection``, ``Skip`` and ``ScanStats`` are defined once, in the compiled
+core (frozen, comparable, picklable) and re-exported here. ``ScanReport`` is a
+plain class (no dataclasses: ``import afbundle`` and a worker's first call
+stay cheap).
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING
+from afbundle._core import Rejection, ScanStats, Skip
 
+TYPE_CHECKING = False  # not from typing: keep imports cheap
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -13,74 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["Rejection", "ScanReport", "ScanStats", "Skip"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Rejection:
-    """A file with the bundle magic that was refused, and why.
-
-    ``kind`` is one of ``"format"``, ``"footer_version"``, ``"integrity"``,
-    ``"manifest"``, ``"schema"`` (supervisor_schema_version missing or not
-    resolvable) or ``"io"`` (it could not be read).
-    """
-
-    path: Path
-    kind: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Skip:
-    """A path the walk could not look at (unreadable, dangling, special file), and why."""
-
-    path: Path
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
-
-
-@dataclasses.dataclass(frozen=True)
-class ScanStats:
-    """Counters of one walk.
-
-    Attributes:
-        dirs_visited: directories listed.
-        files_seen: directory entries that were not directories.
-        executables: regular files executable by the caller (the candidates).
-        not_executable: regular files skipped for having no exec permission.
-        special: FIFOs, sockets and devices skipped without being opened.
-        bundles_read: candidates whose trailer carried the magic.
-        bytes_hashed: bytes fed to SHA-256 (0 when nothing needed hashing).
-        cache_hits: verifications answered by the digest cache.
-    """
-
-    dirs_visited: int = 0
-    files_seen: int = 0
-    executables: int = 0
-    not_executable: int = 0
-    special: int = 0
-    bundles_read: int = 0
-    bytes_hashed: int = 0
-    cache_hits: int = 0
-
-    @classmethod
-    def from_mapping(cls, raw: dict[str, int]) -> ScanStats:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in names})
-
-    def merged(self, other: ScanStats) -> ScanStats:
-        """Field-wise sum of two stats."""
-        return ScanStats(
-            **{
-                f.name: getattr(self, f.name) + getattr(other, f.name)
-                for f in dataclasses.fields(self)
-            }
-        )
-
-
-@dataclasses.dataclass(frozen=True)
 class ScanReport:
     """Everything one :func:`afbundle.scan` found, in precedence order.
 
@@ -89,27 +27,70 @@ class ScanReport:
         bundles: readable bundles, in precedence order.
         rejected: files with the bundle magic that were refused.
         skipped: paths the walk could not examine.
-        duplicates: dag_id -> every bundle path declaring it, winner first;
-            only dag_ids declared by more than one bundle appear.
+        duplicates: dag_id -> every bundle path declaring it, the winner first
+            (when there is one), then the others in precedence order; only
+            dag_ids declared by more than one bundle appear.
         missing_roots: roots that do not exist (or could not be examined).
         stats: counters.
+        decisions: dag_id -> ``(winner, resolved_schema_version, lost)``:
+            the bundle :func:`afbundle.find` would run (or ``None``) and each
+            other bundle declaring the dag_id with why it lost, decided in the
+            core by the same rule as ``find``.
     """
 
-    roots: tuple[Path, ...]
-    bundles: tuple[Bundle, ...]
-    rejected: tuple[Rejection, ...]
-    skipped: tuple[Skip, ...]
-    duplicates: dict[str, tuple[Path, ...]]
-    missing_roots: tuple[Path, ...]
-    stats: ScanStats
+    __slots__ = (
+        "bundles",
+        "decisions",
+        "duplicates",
+        "missing_roots",
+        "rejected",
+        "roots",
+        "skipped",
+        "stats",
+    )
+
+    def __init__(
+        self,
+        *,
+        roots: tuple[Path, ...],
+        bundles: tuple[Bundle, ...],
+        rejected: tuple[Rejection, ...],
+        skipped: tuple[Skip, ...],
+        missing_roots: tuple[Path, ...],
+        stats: ScanStats,
+        decisions: dict[str, tuple[Bundle | None, str | None, tuple[Rejection, ...]]],
+    ) -> None:
+        self.roots = roots
+        self.bundles = bundles
+        self.rejected = rejected
+        self.skipped = skipped
+        self.missing_roots = missing_roots
+        self.stats = stats
+        self.decisions = decisions
+        self.duplicates: dict[str, tuple[Path, ...]] = {}
+        for dag_id, (winner, _, lost) in decisions.items():
+            paths = ([winner.path] if winner is not None else []) + [r.path for r in lost]
+            if len(paths) > 1:
+                self.duplicates[dag_id] = tuple(paths)
 
     def winner(self, dag_id: str) -> Bundle | None:
-        """The first bundle declaring ``dag_id`` with a supervisor_schema_version.
+        """The bundle :func:`afbundle.find` runs for ``dag_id`` (given the same
+        schema-version resolver), or ``None`` when none qualifies.
 
-        That is what :func:`afbundle.find` picks when the scan verified every
-        bundle and no schema-version resolver rejects it.
+        With ``scan(verify=False)`` nothing was hashed: the winner is the one
+        ``find`` would pick if it verifies.
         """
-        for bundle in self.bundles:
-            if dag_id in bundle.dag_ids and bundle.supervisor_schema_version is not None:
-                return bundle
-        return None
+        decision = self.decisions.get(dag_id)
+        return None if decision is None else decision[0]
+
+    def losers(self, dag_id: str) -> tuple[Rejection, ...]:
+        """Every other bundle declaring ``dag_id``, in precedence order, with why it lost
+        (``kind`` ``"shadowed"``: an earlier bundle won)."""
+        decision = self.decisions.get(dag_id)
+        return () if decision is None else decision[2]
+
+    def __repr__(self) -> str:
+        return (
+            f"<ScanReport roots={len(self.roots)} bundles={len(self.bundles)} "
+            f"rejected={len(self.rejected)} skipped={len(self.skipped)}>"
+        )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from afbundle import _core
 from afbundle._digest_cache import usable_cache_dir
-from afbundle.errors import BundleError, BundleNotFoundError
+from afbundle.errors import BundleNotFoundError
 
 # typing, logging and the report records (dataclasses) are imported on first
 # use, not here: `import afbundle` must stay cheap for every worker process.
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any, Protocol, TypeAlias
 
-    from afbundle._report import Rejection, ScanReport, ScanStats, Skip
+    from afbundle._core import Rejection, ScanStats
+    from afbundle._report import ScanReport
 
     PathArg: TypeAlias = "str | os.PathLike[str]"
     #: One root or several; each is a directory (walked recursively) or a file.
@@ -36,9 +37,6 @@ if TYPE_CHECKING:
 
 
 __all__ = ["Roots", "find", "scan"]
-
-
-MISSING_SCHEMA_VERSION = "missing or invalid sdk.supervisor_schema_version"
 
 
 class _StdlibLogger:
@@ -69,27 +67,68 @@ def _as_roots(roots: Roots) -> list[Path]:
     return [Path(r).expanduser() for r in roots]
 
 
-def _walk(
-    roots: list[Path],
-    *,
-    verify: bool,
-    threads: int | None,
-    dag_id: str | None,
-    log: KeywordLogger,
-    cache_dir: Path | None = None,
-) -> tuple[Any, list[Rejection], list[Skip], ScanStats]:
-    from afbundle._report import Rejection, ScanStats, Skip
+#: The core's word for a YAML top level -> the Python type name upstream logs.
+_PYTHON_TYPE_NAMES = {
+    "null": "NoneType",
+    "a boolean": "bool",
+    "an integer": "int",
+    "a float": "float",
+    "a string": "str",
+    "binary data": "bytes",
+    "a sequence": "list",
+}
 
-    raw = _core.scan_roots(
-        roots, verify=verify, threads=threads, dag_id=dag_id, cache_dir=cache_dir
-    )
-    rejected = [Rejection(Path(p), kind, reason) for p, kind, reason in raw.rejected]
-    skipped = [Skip(Path(p), reason) for p, reason in raw.skipped]
-    for skip in skipped:
+
+def _log_rejection(log: KeywordLogger, rejection: Rejection) -> None:
+    """Log a refused bundle with the event upstream's coordinator logs for the same
+    condition (operators grep and alert on these), plus ``kind``."""
+    path, kind, context = str(rejection.path), rejection.kind, rejection.context
+    op = str(context.get("op", ""))
+    if kind in ("format", "footer_version") or op == "read trailer":
+        log.debug("Invalid bundle trailer; skipping", path=path, kind=kind, error=rejection.reason)
+    elif kind == "integrity" and "expected" in context:
+        log.debug(
+            "Bundle binary_sha256 mismatch; skipping",
+            path=path,
+            kind=kind,
+            expected=context["expected"],
+            actual=context["actual"],
+        )
+    elif kind == "integrity" or op == "read binary region":
+        log.debug(
+            "Failed to hash bundle binary region", path=path, kind=kind, error=rejection.reason
+        )
+    elif kind == "manifest" and "found" in context:
+        found = str(context["found"])
+        log.debug(
+            "Bundle metadata is not a mapping; skipping",
+            path=path,
+            kind=kind,
+            type=_PYTHON_TYPE_NAMES.get(found, found),
+        )
+    elif kind == "manifest":
+        log.debug(
+            "Cannot decode bundle metadata; skipping", path=path, kind=kind, error=rejection.reason
+        )
+    elif op == "read manifest":
+        log.debug(
+            "Cannot read bundle metadata; skipping", path=path, kind=kind, error=rejection.reason
+        )
+    elif op == "stat":
+        log.debug("Cannot stat bundle file; skipping", path=path, kind=kind, error=rejection.reason)
+    elif kind == "io":
+        log.debug("Cannot open bundle file; skipping", path=path, kind=kind, error=rejection.reason)
+    else:  # "schema": upstream's event for a refused schema version
+        log.debug(
+            "Bundle metadata rejected; skipping", path=path, kind=kind, error=rejection.reason
+        )
+
+
+def _log_walk(log: KeywordLogger, raw: Any) -> None:
+    for skip in raw.skipped:
         log.debug("Skipping path", path=str(skip.path), reason=skip.reason)
-    for rej in rejected:
-        log.debug("Bundle rejected; skipping", path=str(rej.path), kind=rej.kind, error=rej.reason)
-    return raw, rejected, skipped, ScanStats.from_mapping(raw.stats)
+    for rejection in raw.rejected:
+        _log_rejection(log, rejection)
 
 
 def scan(
@@ -100,45 +139,54 @@ def scan(
     log: KeywordLogger | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     persistent_cache: bool = True,
+    resolve_schema_version: Callable[[str], str] | None = None,
 ) -> ScanReport:
     """Walk ``roots`` and report every bundle, rejection and skip, in precedence order.
 
     Precedence: roots in the order given; within a root, paths in byte-wise
     order of their path relative to the root. With ``verify=True`` every
     bundle's binary region is SHA-256-checked (in parallel, through the
-    digest cache) and mismatches are reported as rejections.
+    digest cache) and mismatches are reported as rejections. For every
+    dag_id the report names the winner under the same rule, decided by the
+    same code, as :func:`find` (``resolve_schema_version`` as there):
+    :meth:`ScanReport.winner` is what ``find`` returns.
 
     Example:
         >>> report = afbundle.scan(["/opt/airflow/executable-bundles"])
         >>> [(str(b.path), b.dag_ids) for b in report.bundles]
         [('/opt/airflow/executable-bundles/example', ('example_dag',))]
+        >>> report.winner("example_dag").path
+        PosixPath('/opt/airflow/executable-bundles/example')
     """
     from afbundle._report import ScanReport
 
     log = log or _default_log
     root_paths = _as_roots(roots)
-    raw, rejected, skipped, stats = _walk(
+    raw = _core.scan_roots(
         root_paths,
         verify=verify,
         threads=threads,
-        dag_id=None,
-        log=log,
         cache_dir=usable_cache_dir(cache_dir, persistent_cache and verify, log),
+        resolve=resolve_schema_version,
     )
+    _log_walk(log, raw)
     bundles = tuple(raw.bundles)
-    declared: dict[str, list[Path]] = {}
-    for bundle in bundles:
-        for dag_id in bundle.dag_ids:
-            declared.setdefault(dag_id, []).append(bundle.path)
-    duplicates = {d: tuple(paths) for d, paths in declared.items() if len(paths) > 1}
+    decisions = {
+        dag_id: (
+            None if winner is None else bundles[winner],
+            resolved,
+            tuple(rejection for _, rejection in lost),
+        )
+        for dag_id, (winner, resolved, lost) in raw.decisions.items()
+    }
     return ScanReport(
         roots=tuple(root_paths),
         bundles=bundles,
-        rejected=tuple(rejected),
-        skipped=tuple(skipped),
-        duplicates=duplicates,
+        rejected=tuple(raw.rejected),
+        skipped=tuple(raw.skipped),
         missing_roots=tuple(root_paths[i] for i in raw.missing_roots),
-        stats=stats,
+        stats=raw.stats,
+        decisions=decisions,
     )
 
 
@@ -157,14 +205,16 @@ def find(
     Trailers and manifests of every candidate are read first; only bundles
     that declare ``dag_id`` and whose ``sdk.supervisor_schema_version``
     resolves are SHA-256-verified, in precedence order, stopping at the first
-    that verifies. ``resolve_schema_version`` (for example Airflow's
+    that verifies -- through the same descriptor the manifest was read from.
+    ``resolve_schema_version`` (for example Airflow's
     ``get_schema_version_migrator().resolve_version``) maps the declared
     version to the canonical one; a ``ValueError`` or ``TypeError`` from it
     rejects that bundle. The returned bundle's ``resolved_schema_version``
     holds its result. Verification goes through the in-process and the
     persistent digest cache (``cache_dir``, default :func:`default_cache_dir`;
     off with ``persistent_cache=False``), so a fresh worker process does not
-    re-hash an unchanged bundle.
+    re-hash an unchanged bundle. The rule is the one :func:`scan` reports
+    with (``ScanReport.winner``), decided by the same code in the core.
 
     Raises:
         BundleNotFoundError: no usable bundle declares ``dag_id``; its message
@@ -175,58 +225,29 @@ def find(
         >>> str(bundle.path), bundle.supervisor_schema_version
         ('/opt/airflow/executable-bundles/example', '2026-06-16')
     """
-    from afbundle._report import Rejection
-
     log = log or _default_log
     root_paths = _as_roots(roots)
-    raw, rejected, _skipped, stats = _walk(
-        root_paths, verify=False, threads=threads, dag_id=dag_id, log=log
+    raw = _core.find_bundle(
+        root_paths,
+        dag_id,
+        threads=threads,
+        cache_dir=usable_cache_dir(cache_dir, persistent_cache, log),
+        resolve=resolve_schema_version,
     )
-    candidates: list[_core.Bundle] = list(raw.bundles)
-    verified_cache = usable_cache_dir(cache_dir, persistent_cache, log) if candidates else None
-    matching_rejected: list[Rejection] = []
-
-    def reject(path: Path, kind: str, reason: str) -> None:
-        log.debug("Bundle metadata rejected; skipping", path=str(path), error=reason)
-        matching_rejected.append(Rejection(path, kind, reason))
-
-    for position, candidate in enumerate(candidates):
-        declared = candidate.supervisor_schema_version
-        if declared is None:
-            reject(candidate.path, "schema", MISSING_SCHEMA_VERSION)
-            continue
-        if resolve_schema_version is None:
-            resolved = declared
-        else:
-            try:
-                resolved = resolve_schema_version(declared)
-            except (TypeError, ValueError) as exc:
-                reject(candidate.path, "schema", str(exc))
-                continue
-        try:
-            # The same file, in the same state, as the walk read: a file
-            # swapped, rewritten or chmodded since is refused, never hashed.
-            verified = _core.verify_again(candidate, cache_dir=verified_cache)
-        except BundleError as exc:
-            reject(candidate.path, exc.kind, exc.reason)
-            continue
-        except OSError as exc:
-            reject(candidate.path, "io", f"{type(exc).__name__}: {exc.strerror or exc}")
-            continue
-        if dag_id not in verified.dag_ids or verified.supervisor_schema_version != declared:
-            reject(candidate.path, "integrity", "bundle changed while it was being read")
-            continue
-        shadowed = [str(c.path) for c in candidates[position + 1 :]]
-        if shadowed:
-            log.warning(
-                "dag_id is declared by several bundles; using the first in precedence order",
-                dag_id=dag_id,
-                path=str(verified.path),
-                shadowed=shadowed,
-            )
-        return verified._with_resolved_schema_version(resolved)
-
-    raise _not_found(dag_id, root_paths, matching_rejected, rejected, stats, raw)
+    _log_walk(log, raw)
+    for rejection in raw.lost:
+        _log_rejection(log, rejection)
+    bundle: _core.Bundle | None = raw.bundle
+    if bundle is None:
+        raise _not_found(dag_id, root_paths, raw)
+    if raw.shadowed:
+        log.warning(
+            "dag_id is declared by several bundles; using the first in precedence order",
+            dag_id=dag_id,
+            path=str(bundle.path),
+            shadowed=[str(p) for p in raw.shadowed],
+        )
+    return bundle
 
 
 def _display_root(root: Path) -> str:
@@ -237,14 +258,13 @@ def _display_root(root: Path) -> str:
         return os.path.abspath(root)
 
 
-def _not_found(
-    dag_id: str,
-    roots: list[Path],
-    matching: list[Rejection],
-    other_rejected: list[Rejection],
-    stats: ScanStats,
-    raw: Any,
-) -> BundleNotFoundError:
+def _plural(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
+
+
+def _not_found(dag_id: str, roots: list[Path], raw: Any) -> BundleNotFoundError:
+    matching: list[Rejection] = list(raw.lost)
+    stats: ScanStats = raw.stats
     where = os.pathsep.join(_display_root(r) for r in roots)
     details = "; ".join(str(r) for r in matching)
     if any(r.kind == "schema" for r in matching):
@@ -257,9 +277,10 @@ def _not_found(
         if matching:
             message += f": matching bundles failed verification ({details})"
     searched = (
-        f"searched {stats.files_seen} files in {stats.dirs_visited} directories: "
-        f"{stats.executables} executable, {stats.bundles_read} bundles, "
-        f"{len(other_rejected)} other bundles rejected"
+        f"searched {_plural(stats.files_seen, 'file', 'files')} in "
+        f"{_plural(stats.dirs_visited, 'directory', 'directories')}: "
+        f"{stats.executables} executable, {_plural(stats.bundles_read, 'bundle', 'bundles')}, "
+        f"{_plural(len(raw.rejected), 'other bundle', 'other bundles')} rejected"
     )
     if raw.missing_roots:
         missing = ", ".join(str(roots[i]) for i in raw.missing_roots)

@@ -1229,13 +1229,29 @@ def _scan_json(report: ScanReport, verify: bool) -> dict[str, Any]:
             {"path": str(r.path), "kind": r.kind, "reason": r.reason} for r in report.rejected
         ],
         "duplicates": [
-            {"dag_id": dag_id, "winner": str(paths[0]), "shadowed": [str(p) for p in paths[1:]]}
-            for dag_id, paths in sorted(report.duplicates.items())
+            {
+                "dag_id": dag_id,
+                "winner": None if winner is None else str(winner),
+                "shadowed": [
+                    {"path": str(r.path), "kind": r.kind, "reason": r.reason} for r in losers
+                ],
+            }
+            for dag_id, winner, losers in duplicate_decisions(report)
         ],
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in report.skipped],
         "missing_roots": [str(r) for r in report.missing_roots],
-        "stats": dataclasses.asdict(report.stats),
+        "stats": report.stats.as_dict(),
     }
+
+
+def duplicate_decisions(report: ScanReport) -> list[tuple[str, Path | None, tuple[Any, ...]]]:
+    """For each dag_id declared by several bundles (sorted): the winner's path, as
+    ``find`` decides it (None if none qualifies), and every other bundle with why it lost."""
+    rows = []
+    for dag_id in sorted(report.duplicates):
+        winner = report.winner(dag_id)
+        rows.append((dag_id, None if winner is None else winner.path, report.losers(dag_id)))
+    return rows
 
 
 def _verified_cell(bundle: afbundle.Bundle, verify: bool, palette: Palette) -> Styled:
@@ -1271,10 +1287,14 @@ def _print_scan(report: ScanReport, verify: bool, palette: Palette) -> None:
     _print_section(
         f"duplicate dag_ids ({len(report.duplicates)})",
         [
-            [dag_id, str(paths[0]), ", ".join(str(p) for p in paths[1:])]
-            for dag_id, paths in sorted(report.duplicates.items())
+            [
+                dag_id,
+                Styled("(none)", palette.bad) if winner is None else str(winner),
+                "; ".join(f"{r.path} ({r.kind})" for r in losers),
+            ]
+            for dag_id, winner, losers in duplicate_decisions(report)
         ],
-        ["DAG_ID", "WINNER", "SHADOWED"],
+        ["DAG_ID", "WINNER", "OTHERS (WHY NOT)"],
         palette,
     )
     _print_section(

@@ -20,14 +20,17 @@ from __future__ import annotations
 # checkers treat any constant named TYPE_CHECKING as true.
 TYPE_CHECKING = False
 
+from afbundle._core import ERROR_KINDS  # noqa: E402
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
     from typing import Any
 
-    from afbundle._report import Rejection, ScanStats
+    from afbundle._core import Rejection, ScanStats
 
 __all__ = [
+    "KINDS",
     "BundleError",
     "BundleFormatError",
     "BundleIntegrityError",
@@ -36,6 +39,11 @@ __all__ = [
     "NotABundleError",
     "UnsupportedFooterVersionError",
 ]
+
+
+#: Every ``kind`` a rejection or exception can have: the core's failure kinds
+#: (defined once, in ``rust/error.rs``), then the two decided above it.
+KINDS: tuple[str, ...] = (*ERROR_KINDS, "schema", "shadowed")
 
 
 class BundleError(ValueError):
@@ -49,10 +57,18 @@ class BundleError(ValueError):
     #: A short machine-readable name for the failure (``Rejection.kind``).
     kind = "bundle"
 
-    def __init__(self, message: str, path: str | None = None, reason: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        reason: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.reason = reason if reason is not None else message
+        #: The failure's data by name, as in ``Rejection.context``.
+        self.context: dict[str, Any] = dict(context or {})
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -95,9 +111,24 @@ class BundleIntegrityError(BundleError):
     """The binary region does not hash to ``binary_sha256`` (spec, step 6).
 
     Also raised when the file changes size while it is being read.
+
+    Attributes:
+        expected: hex digest the trailer records (``None`` if the file changed
+            while read rather than mismatched).
+        actual: hex digest of the bytes actually read (likewise).
     """
 
     kind = "integrity"
+
+    @property
+    def expected(self) -> str | None:
+        value = self.context.get("expected")
+        return None if value is None else str(value)
+
+    @property
+    def actual(self) -> str | None:
+        value = self.context.get("actual")
+        return None if value is None else str(value)
 
 
 class ManifestError(BundleError):

@@ -1,0 +1,261 @@
+//! The records a scan or find reports, defined once here and exposed as they are:
+//! `Rejection`, `Skip`, `ScanStats`. Frozen, comparable, picklable.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::error::{ContextValue, ErrorKind};
+use crate::scan::ScanStats as CoreStats;
+
+fn context_dict<'py>(
+    py: Python<'py>,
+    context: &[(String, ContextValue)],
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (name, value) in context {
+        match value {
+            ContextValue::Str(s) => dict.set_item(name, s)?,
+            ContextValue::Int(i) => dict.set_item(name, i)?,
+        }
+    }
+    Ok(dict)
+}
+
+fn context_from(py_context: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, ContextValue)>> {
+    let mut out = Vec::new();
+    if let Some(dict) = py_context {
+        for (k, v) in dict.iter() {
+            let value = match v.extract::<i64>() {
+                Ok(i) => ContextValue::Int(i),
+                Err(_) => ContextValue::Str(v.str()?.to_string()),
+            };
+            out.push((k.extract()?, value));
+        }
+    }
+    Ok(out)
+}
+
+/// A file with the bundle magic that was refused, and why.
+///
+/// `kind` is one of `afbundle.errors.KINDS` or `"schema"` (the
+/// supervisor_schema_version is missing or the resolver refused it);
+/// `context` holds the failure's data (`expected`/`actual` digests, `op` and
+/// `errno` of an I/O error, ...).
+#[pyclass(frozen, eq, skip_from_py_object, module = "afbundle._core")]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejection {
+    #[pyo3(get)]
+    path: PathBuf,
+    #[pyo3(get)]
+    kind: String,
+    #[pyo3(get)]
+    reason: String,
+    context: Vec<(String, ContextValue)>,
+}
+
+impl Rejection {
+    pub(crate) fn of(path: PathBuf, kind: &ErrorKind) -> Self {
+        Rejection {
+            path,
+            kind: kind.name().to_owned(),
+            reason: kind.to_string(),
+            context: owned(kind.context()),
+        }
+    }
+
+    pub(crate) fn new_raw(path: PathBuf, kind: &str, reason: String) -> Self {
+        Rejection {
+            path,
+            kind: kind.to_owned(),
+            reason,
+            context: Vec::new(),
+        }
+    }
+}
+
+fn owned(context: Vec<(&'static str, ContextValue)>) -> Vec<(String, ContextValue)> {
+    context
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+#[pymethods]
+impl Rejection {
+    #[new]
+    #[pyo3(signature = (path, kind, reason, context = None))]
+    fn py_new(
+        path: PathBuf,
+        kind: String,
+        reason: String,
+        context: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        Ok(Rejection {
+            path,
+            kind,
+            reason,
+            context: context_from(context)?,
+        })
+    }
+    /// The failure's data by name (a fresh dict on every access).
+    #[getter]
+    fn context<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        context_dict(py, &self.context)
+    }
+    fn __str__(&self) -> String {
+        format!("{}: {}", self.path.display(), self.reason)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Rejection(path={:?}, kind={:?}, reason={:?})",
+            self.path.display().to_string(),
+            self.kind,
+            self.reason
+        )
+    }
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let cls = py.get_type::<Rejection>();
+        let args = (
+            self.path.clone(),
+            self.kind.clone(),
+            self.reason.clone(),
+            context_dict(py, &self.context)?,
+        );
+        PyTuple::new(py, [cls.into_any(), args.into_pyobject(py)?.into_any()])
+    }
+}
+
+/// A path the walk could not look at (unreadable, dangling, special file), and why.
+#[pyclass(frozen, eq, get_all, skip_from_py_object, module = "afbundle._core")]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Skip {
+    path: PathBuf,
+    reason: String,
+}
+
+impl Skip {
+    pub(crate) fn new_raw(path: PathBuf, reason: String) -> Self {
+        Skip { path, reason }
+    }
+}
+
+#[pymethods]
+impl Skip {
+    #[new]
+    fn py_new(path: PathBuf, reason: String) -> Self {
+        Skip { path, reason }
+    }
+    fn __str__(&self) -> String {
+        format!("{}: {}", self.path.display(), self.reason)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Skip(path={:?}, reason={:?})",
+            self.path.display().to_string(),
+            self.reason
+        )
+    }
+    fn __reduce__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let cls = py.get_type::<Skip>();
+        Ok((cls, (self.path.clone(), self.reason.clone()))
+            .into_pyobject(py)?
+            .into_any()
+            .unbind())
+    }
+}
+
+macro_rules! scan_stats {
+    ($($(#[doc = $doc:literal])* $name:ident),* $(,)?) => {
+        /// Counters of one walk (the core's own record, exposed as is).
+        #[pyclass(frozen, eq, get_all, skip_from_py_object, module = "afbundle._core")]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct ScanStats {
+            $($(#[doc = $doc])* $name: u64,)*
+        }
+
+        impl ScanStats {
+            /// The counter names, in order.
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            fn values(&self) -> Vec<u64> {
+                vec![$(self.$name),*]
+            }
+        }
+
+        #[pymethods]
+        impl ScanStats {
+            #[new]
+            #[pyo3(signature = ($($name = 0),*))]
+            #[allow(clippy::too_many_arguments)]
+            fn py_new($($name: u64),*) -> Self {
+                ScanStats { $($name),* }
+            }
+
+            /// The counters as a plain dict, in field order (for JSON output).
+            fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                let dict = PyDict::new(py);
+                for (name, value) in Self::FIELDS.iter().zip(self.values()) {
+                    dict.set_item(name, value)?;
+                }
+                Ok(dict)
+            }
+
+            fn __repr__(&self) -> String {
+                let fields: Vec<String> = Self::FIELDS
+                    .iter()
+                    .zip(self.values())
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect();
+                format!("ScanStats({})", fields.join(", "))
+            }
+
+            fn __reduce__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+                let cls = py.get_type::<ScanStats>();
+                let args = PyTuple::new(py, self.values())?;
+                Ok((cls, args).into_pyobject(py)?.into_any().unbind())
+            }
+        }
+    };
+}
+
+scan_stats! {
+    /// Directories listed.
+    dirs_visited,
+    /// Directories reached twice (bind mounts, symlinked directories) and listed once.
+    dirs_deduplicated,
+    /// Directory entries that were not directories.
+    files_seen,
+    /// Regular files executable by the caller (the candidates).
+    executables,
+    /// Regular files skipped for having no exec permission.
+    not_executable,
+    /// FIFOs, sockets and devices skipped without being opened.
+    special,
+    /// Candidates whose trailer carried the magic (each file once).
+    bundles_read,
+    /// Candidates that were the same file as an earlier one (hard links, symlinks).
+    duplicate_files,
+    /// Bytes fed to SHA-256 (0 when nothing needed hashing).
+    bytes_hashed,
+    /// Verifications answered by the digest cache.
+    cache_hits,
+}
+
+impl From<&CoreStats> for ScanStats {
+    fn from(s: &CoreStats) -> Self {
+        ScanStats {
+            dirs_visited: s.walk.dirs_visited,
+            dirs_deduplicated: s.walk.dirs_deduplicated,
+            files_seen: s.walk.files_seen,
+            executables: s.walk.executables,
+            not_executable: s.walk.not_executable,
+            special: s.walk.special,
+            bundles_read: s.bundles_read,
+            duplicate_files: s.duplicate_files,
+            bytes_hashed: s.bytes_hashed,
+            cache_hits: s.cache_hits,
+        }
+    }
+}
