@@ -9,8 +9,8 @@ STAMP := $(VENV)/.deps-installed
 # maturin/cargo builds are serialised so parallel callers never race on .venv.
 LOCK := flock $(VENV)/.build.lock
 
-.PHONY: all venv develop demo test test-rust test-python stubtest lint fmt wheel bench fuzz clean \
-	airflow-venv redis-server
+.PHONY: all venv develop demo test test-rust test-python test-tools stubtest readme lint fmt wheel \
+	bench fuzz clean airflow-venv
 
 all: test
 
@@ -24,21 +24,34 @@ venv: $(STAMP)
 
 # Build the extension in release mode into .venv (editable install).
 develop: $(STAMP)
-	VIRTUAL_ENV=$(abspath $(VENV)) $(LOCK) $(BIN)/maturin develop --release
+	PIP_QUIET=1 VIRTUAL_ENV=$(abspath $(VENV)) $(LOCK) $(BIN)/maturin develop --release --quiet
 
 demo: develop
 	$(PY) scripts/demo.py
 
-test: lint test-rust wheel airflow-venv redis-server test-python stubtest
+test: lint test-rust wheel airflow-venv test-python stubtest readme
+# Under `make test` the Airflow deployment tests are mandatory: naming their venv
+# makes them fail, not skip, when it is missing (test-python inherits this).
+test: export AFBUNDLE_AIRFLOW_VENV = $(abspath $(AIRFLOW_VENV))
+
+# README's console session is generated; fail when it no longer matches a fresh run.
+readme: develop
+	$(PY) scripts/readme_example.py --check
 
 test-rust:
 	cargo test --quiet --no-default-features
 
+# tests/test_signing.py signs with OpenSSH's own ssh-keygen (Debian: openssh-client);
+# tests/test_airflow_deployment.py starts Debian's redis-server as its Celery broker.
+test-tools:
+	command -v ssh-keygen >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client; }
+	command -v redis-server >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
 # pytest exits 5 when it collected nothing: that must fail, and say so.
-# Pointing AFBUNDLE_AIRFLOW_VENV at the deployment venv makes the Airflow
-# deployment tests mandatory: without it they skip when the venv is missing.
-test-python: develop
-	AFBUNDLE_AIRFLOW_VENV=$(abspath $(AIRFLOW_VENV)) $(PY) -m pytest -q || { rc=$$?; \
+test-python: develop test-tools
+	$(PY) -m pytest -q || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc; }
 
 stubtest: develop
@@ -90,12 +103,6 @@ airflow-venv: $(AIRFLOW_STAMP) wheel
 	  $(AIRFLOW_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $$wheel \
 	    && echo "$$sum" > $(AIRFLOW_VENV)/.afbundle-wheel; \
 	fi
-
-# The Celery broker for the deployment tests: Debian's redis-server (not started
-# here; the test starts its own on a free port).
-redis-server:
-	command -v redis-server >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 # Same-run comparisons with upstream on the MANY and BIG trees -> BENCHMARKS.md.
 bench: develop

@@ -46,6 +46,15 @@ pub enum ErrorKind {
         /// What the top level is ("list", "string", "null", ...).
         found: &'static str,
     },
+    /// Trusted signers were required and the bundle's signature did not
+    /// satisfy them, or the signer file itself is unusable.
+    #[error("{detail}")]
+    Signature {
+        /// Which check failed.
+        problem: crate::signature::Problem,
+        /// What was found, in words.
+        detail: String,
+    },
     /// An operating-system error.
     #[error("cannot {op}: {source}")]
     Io {
@@ -79,6 +88,7 @@ impl ErrorKind {
             ErrorKind::Format(_) => "format",
             ErrorKind::DigestMismatch { .. } | ErrorKind::Changed(_) => "integrity",
             ErrorKind::Manifest(_) | ErrorKind::ManifestNotAMapping { .. } => "manifest",
+            ErrorKind::Signature { .. } => "signature",
             ErrorKind::Io { .. } => "io",
         }
     }
@@ -111,6 +121,9 @@ impl ErrorKind {
             ],
             ErrorKind::ManifestNotAMapping { found } => vec![("found", Str((*found).into()))],
             ErrorKind::Changed(detail) => vec![("detail", Str(detail.clone()))],
+            ErrorKind::Signature { problem, .. } => {
+                vec![("problem", Str(problem.name().to_owned()))]
+            }
             ErrorKind::Io { op, source } => {
                 let mut context = vec![("op", Str((*op).into()))];
                 if let Some(errno) = source.raw_os_error() {
@@ -123,12 +136,13 @@ impl ErrorKind {
     }
 
     /// Every [`ErrorKind::name`], once: the table Python's `errors.KINDS` mirrors.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "not_a_bundle",
         "footer_version",
         "format",
         "integrity",
         "manifest",
+        "signature",
         "io",
     ];
 }

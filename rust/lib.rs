@@ -5,6 +5,8 @@
 //! convert arguments, release the GIL and map errors.
 
 #[deny(missing_docs)]
+pub mod atomic;
+#[deny(missing_docs)]
 pub mod cache;
 #[deny(missing_docs)]
 pub mod disk_cache;
@@ -27,6 +29,8 @@ pub mod scan;
 #[deny(missing_docs)]
 pub mod sealed;
 #[deny(missing_docs)]
+pub mod signature;
+#[deny(missing_docs)]
 pub mod trailer;
 #[deny(missing_docs)]
 pub mod walk;
@@ -43,6 +47,8 @@ mod py_pack;
 mod py_records;
 #[cfg(feature = "python")]
 mod py_scan;
+#[cfg(feature = "python")]
+mod py_signature;
 
 #[cfg(feature = "python")]
 use pyo3::prelude::*;
@@ -65,6 +71,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "ERROR_KINDS",
         pyo3::types::PyTuple::new(m.py(), error::ErrorKind::NAMES)?,
     )?;
+    m.add_class::<py_signature::PyTrustedSigners>()?;
+    m.add("SIGNATURE_NAMESPACE", signature::NAMESPACE)?;
     m.add_function(wrap_pyfunction!(py_bundle::read_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::clear_digest_cache, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::check_cache_dir, m)?)?;
@@ -79,6 +87,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_inspect::parse_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect::read_trailer, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect::sha256_prefix, m)?)?;
+    m.add_function(wrap_pyfunction!(py_inspect::read_region, m)?)?;
+    m.add_function(wrap_pyfunction!(py_inspect::write_file, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::seal_bundle, m)?)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use pythonize::pythonize;
@@ -9,7 +10,8 @@ use pythonize::pythonize;
 use crate::cache;
 use crate::disk_cache::DiskCache;
 use crate::py_errors::manifest_error;
-use crate::reader::{self, Bundle};
+use crate::py_signature::SignersArg;
+use crate::reader::{self, Bundle, Verify};
 use crate::trailer::hex;
 
 /// One bundle file, as read through a single open descriptor. Immutable.
@@ -82,6 +84,11 @@ impl PyBundle {
     fn verified(&self) -> bool {
         self.inner.verified
     }
+    /// Principals of the trusted signer whose signature was verified, else `None`.
+    #[getter]
+    fn signed_by(&self) -> Option<String> {
+        self.inner.signed_by.clone()
+    }
     /// The manifest as Python objects (a fresh copy on every access).
     #[getter]
     fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -129,16 +136,29 @@ impl PyBundle {
 
 /// Read the bundle at `path`; with `verify`, check the binary region's SHA-256
 /// (through the persistent digest cache in `cache_dir`, when given and safe).
+/// With `trusted_signers` (a path or a `TrustedSigners`), also require its
+/// `PATH.sig` to be a valid signature by one of them.
 #[pyfunction]
-#[pyo3(signature = (path, *, verify = true, cache_dir = None))]
+#[pyo3(signature = (path, *, verify = true, cache_dir = None, trusted_signers = None))]
 pub fn read_bundle(
     py: Python<'_>,
     path: PathBuf,
     verify: bool,
     cache_dir: Option<PathBuf>,
+    trusted_signers: Option<SignersArg>,
 ) -> PyResult<PyBundle> {
+    if trusted_signers.is_some() && !verify {
+        return Err(PyValueError::new_err(
+            "trusted_signers requires verify=True (a signature covers the whole file)",
+        ));
+    }
     let (bundle, _) = py.detach(|| {
+        let signers = trusted_signers.map(SignersArg::load).transpose()?;
         let disk = cache_dir.and_then(|d| DiskCache::open(&d).ok());
+        let verify = match signers.as_deref() {
+            Some(signers) => Verify::Signed(signers),
+            None => Verify::from(verify),
+        };
         reader::read_bundle(&path, verify, disk.as_ref())
     })?;
     Ok(PyBundle::new(bundle))
@@ -189,9 +209,18 @@ pub fn _panic_for_tests(py: Python<'_>, in_worker_thread: bool) -> PyResult<()> 
 /// Copy the bundle at `path` into a sealed memfd and verify those bytes.
 /// Returns `(fd, bundle)`; the caller owns `fd` (close-on-exec) and must
 /// close it.
+/// With `trusted_signers`, the sealed bytes must also carry a valid signature.
 #[pyfunction]
-pub fn seal_bundle(py: Python<'_>, path: PathBuf) -> PyResult<(i32, PyBundle)> {
+#[pyo3(signature = (path, *, trusted_signers = None))]
+pub fn seal_bundle(
+    py: Python<'_>,
+    path: PathBuf,
+    trusted_signers: Option<SignersArg>,
+) -> PyResult<(i32, PyBundle)> {
     use std::os::fd::IntoRawFd;
-    let (fd, bundle) = py.detach(|| crate::sealed::seal(&path))?;
+    let (fd, bundle) = py.detach(|| {
+        let signers = trusted_signers.map(SignersArg::load).transpose()?;
+        crate::sealed::seal_signed(&path, signers.as_deref())
+    })?;
     Ok((fd.into_raw_fd(), PyBundle::new(bundle)))
 }

@@ -10,6 +10,7 @@ import_exception!(afbundle.errors, BundleFormatError);
 import_exception!(afbundle.errors, UnsupportedFooterVersionError);
 import_exception!(afbundle.errors, BundleIntegrityError);
 import_exception!(afbundle.errors, ManifestError);
+import_exception!(afbundle.errors, BundleSignatureError);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
@@ -28,6 +29,9 @@ impl From<Error> for PyErr {
             }
             ErrorKind::Manifest(_) | ErrorKind::ManifestNotAMapping { .. } => {
                 ManifestError::new_err((message, path, reason))
+            }
+            ErrorKind::Signature { .. } => {
+                BundleSignatureError::new_err((message, path, reason, context))
             }
             ErrorKind::Io { op, source } => match source.raw_os_error() {
                 // OSError(errno, strerror, filename) picks the subclass

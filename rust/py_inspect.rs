@@ -68,3 +68,45 @@ pub fn sha256_prefix<'py>(
     })?;
     Ok(PyBytes::new(py, &digest))
 }
+
+/// The raw bytes of one region (`"source"` or `"manifest"`) of the bundle at
+/// `path`, read through one descriptor after the trailer is validated; the
+/// manifest is not parsed, so a bundle whose manifest is broken can still be
+/// examined.
+#[pyfunction]
+pub fn read_region<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    region: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let source = match region {
+        "source" => true,
+        "manifest" => false,
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "region must be 'source' or 'manifest', not {other:?}"
+            )))
+        }
+    };
+    let bytes = py.detach(|| {
+        let open = OpenFile::open(&path)?;
+        let (_, layout) = open.trailer().map_err(|k| k.at(&path))?;
+        let (offset, len, op) = if source {
+            (layout.source_start, layout.source_len, "read source")
+        } else {
+            (layout.metadata_start, layout.metadata_len, "read manifest")
+        };
+        let bytes = open.read_region(offset, len, op).map_err(|k| k.at(&path))?;
+        open.ensure_unchanged().map_err(|k| k.at(&path))?;
+        Ok::<_, crate::error::Error>(bytes)
+    })?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
+/// Write `data` to `path` atomically (temporary file, fsync, rename, fsync
+/// of the directory); the directory must exist.
+#[pyfunction]
+pub fn write_file(py: Python<'_>, path: PathBuf, data: &[u8]) -> PyResult<()> {
+    py.detach(|| crate::atomic::write_file(&path, data))?;
+    Ok(())
+}

@@ -23,6 +23,7 @@ use crate::disk_cache::DiskCache;
 use crate::error::{ErrorKind, Result};
 use crate::hash;
 use crate::manifest::{self, Manifest};
+use crate::signature::{self, TrustedSigners};
 use crate::trailer::{hex, Layout, Trailer, TRAILER_SIZE};
 
 /// The `fstat` fields that identify one state of a file.
@@ -70,6 +71,9 @@ pub struct Bundle {
     pub manifest: Manifest,
     /// Whether the binary region was checked against `binary_sha256`.
     pub verified: bool,
+    /// The principals of the trusted signer whose signature was verified
+    /// (only when trusted signers were required).
+    pub signed_by: Option<String>,
 }
 
 /// How much work verification took.
@@ -167,6 +171,37 @@ impl OpenFile {
         disk: Option<&DiskCache>,
         cost: &mut VerifyCost,
     ) -> Result<(), ErrorKind> {
+        self.verify_signed(path, trailer, layout, disk, None, cost)
+            .map(drop)
+    }
+
+    /// [`OpenFile::verify`], and with `signers` also require `path`'s
+    /// signature sidecar to be a valid signature, by one of them, over the
+    /// whole file ([`crate::signature`]). Returns the signer's principals.
+    ///
+    /// The cheap checks (sidecar, key, namespace, validity window) come
+    /// before any hashing; then the file is read ONCE for both the binary
+    /// region's SHA-256 and the signed whole-file digest. Only the SHA-256
+    /// is cached: the signature itself is checked on every call, against the
+    /// signer file and sidecar as they are now.
+    pub fn verify_signed(
+        &self,
+        path: &Path,
+        trailer: &Trailer,
+        layout: &Layout,
+        disk: Option<&DiskCache>,
+        signers: Option<&TrustedSigners>,
+        cost: &mut VerifyCost,
+    ) -> Result<Option<String>, ErrorKind> {
+        let signed = match signers {
+            None => None,
+            Some(signers) => {
+                let sig = signature::read_sidecar(path)?;
+                let signer = signers.authorize(&sig, signature::now())?;
+                let alg = signature::whole_file_hash(&sig)?;
+                Some((sig, signer.principals.clone(), alg))
+            }
+        };
         let key = DigestKey {
             path: path.to_path_buf(),
             source_start: layout.source_start,
@@ -182,14 +217,37 @@ impl OpenFile {
             cache::put(key.clone(), digest);
             Some(digest)
         });
-        let actual = match cached {
+        let whole_file = signed.as_ref().map(|(_, _, alg)| *alg);
+        let (actual, whole) = match cached {
             Some(digest) => {
                 cost.cache_hit = true;
-                digest
+                let whole = match whole_file {
+                    Some(alg) => {
+                        let (_, whole) =
+                            hash::digest_whole(&self.file, self.state.size, alg, None)?;
+                        cost.bytes_hashed += self.state.size;
+                        self.ensure_unchanged()?;
+                        Some(whole)
+                    }
+                    None => None,
+                };
+                (digest, whole)
             }
             None => {
-                let digest = hash::sha256_prefix(&self.file, layout.source_start)?;
-                cost.bytes_hashed += layout.source_start;
+                let (digest, whole) = match whole_file {
+                    None => (hash::sha256_prefix(&self.file, layout.source_start)?, None),
+                    Some(alg) => {
+                        let prefix = Some(layout.source_start);
+                        let (head, whole) =
+                            hash::digest_whole(&self.file, self.state.size, alg, prefix)?;
+                        (head.expect("a prefix was asked for"), Some(whole))
+                    }
+                };
+                cost.bytes_hashed += if whole.is_some() {
+                    self.state.size
+                } else {
+                    layout.source_start
+                };
                 // Only remember a digest for a file that did not change while hashed.
                 self.ensure_unchanged()?;
                 if let Some(disk) = disk {
@@ -197,7 +255,7 @@ impl OpenFile {
                     let _ = disk.put(&key, &digest);
                 }
                 cache::put(key, digest);
-                digest
+                (digest, whole)
             }
         };
         if actual != trailer.binary_sha256 {
@@ -206,7 +264,23 @@ impl OpenFile {
                 actual: hex(&actual),
             });
         }
-        Ok(())
+        match (signed, whole) {
+            (Some((sig, principals, _)), Some(whole)) => {
+                signature::verify_digest(&sig, &whole)?;
+                Ok(Some(principals))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// This whole file's `alg` digest and, with `prefix`, the SHA-256 of
+    /// `[0, prefix)`, in one read ([`hash::digest_whole`]); never cached.
+    pub fn digest_whole(
+        &self,
+        alg: hash::WholeFile,
+        prefix: Option<u64>,
+    ) -> Result<(Option<[u8; 32]>, Vec<u8>), ErrorKind> {
+        hash::digest_whole(&self.file, self.state.size, alg, prefix)
     }
 
     /// SHA-256 of bytes `[0, len)` of this file.
@@ -339,14 +413,55 @@ impl OpenFile {
     }
 }
 
+/// What reading a bundle checks beyond its trailer and manifest.
+///
+/// A `bool` converts to it (`true` is [`Verify::Digest`]), so callers that
+/// only hash keep passing `verify`.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Verify<'a> {
+    /// Nothing more.
+    #[default]
+    No,
+    /// The binary region against `binary_sha256` (spec step 6).
+    Digest,
+    /// The digest, and a signature by one of these signers over the whole
+    /// file ([`OpenFile::verify_signed`]).
+    Signed(&'a TrustedSigners),
+}
+
+impl From<bool> for Verify<'_> {
+    fn from(verify: bool) -> Self {
+        if verify {
+            Verify::Digest
+        } else {
+            Verify::No
+        }
+    }
+}
+
+impl<'a> Verify<'a> {
+    /// Whether the binary region is hashed.
+    pub fn hashes(self) -> bool {
+        !matches!(self, Verify::No)
+    }
+
+    /// The signers required, if any.
+    pub fn signers(self) -> Option<&'a TrustedSigners> {
+        match self {
+            Verify::Signed(signers) => Some(signers),
+            _ => None,
+        }
+    }
+}
+
 /// Read a bundle from an already opened file.
 ///
 /// With `verify`, the binary region is hashed before the manifest is read
 /// (spec order: step 6 before step 7). `path` is the resolved path.
-pub fn read_open(
+pub fn read_open<'a>(
     open: &OpenFile,
     path: &Path,
-    verify: bool,
+    verify: impl Into<Verify<'a>>,
     disk: Option<&DiskCache>,
 ) -> Result<(Bundle, VerifyCost)> {
     let (trailer, layout) = open.trailer().map_err(|k| k.at(path))?;
@@ -357,19 +472,22 @@ pub fn read_open(
 
 /// [`read_open`] for a file whose trailer was already read through `open`.
 /// The hashing work is added to `cost` whether or not verification passes.
-pub fn read_parts(
+pub fn read_parts<'a>(
     open: &OpenFile,
     path: &Path,
     trailer: Trailer,
     layout: Layout,
-    verify: bool,
+    verify: impl Into<Verify<'a>>,
     disk: Option<&DiskCache>,
     cost: &mut VerifyCost,
 ) -> Result<Bundle> {
-    if verify {
-        open.verify(path, &trailer, &layout, disk, cost)
-            .map_err(|k| k.at(path))?;
-    }
+    let verify = verify.into();
+    let signed_by = if verify.hashes() {
+        open.verify_signed(path, &trailer, &layout, disk, verify.signers(), cost)
+            .map_err(|k| k.at(path))?
+    } else {
+        None
+    };
     let manifest = open.manifest(&layout).map_err(|k| k.at(path))?;
     open.ensure_unchanged().map_err(|k| k.at(path))?;
     Ok(Bundle {
@@ -378,14 +496,15 @@ pub fn read_parts(
         trailer,
         layout,
         manifest,
-        verified: verify,
+        verified: verify.hashes(),
+        signed_by,
     })
 }
 
 /// Read the bundle at `path` (a file the caller named; no exec-bit check).
-pub fn read_bundle(
+pub fn read_bundle<'a>(
     path: &Path,
-    verify: bool,
+    verify: impl Into<Verify<'a>>,
     disk: Option<&DiskCache>,
 ) -> Result<(Bundle, VerifyCost)> {
     let open = OpenFile::open(path)?;
@@ -393,12 +512,18 @@ pub fn read_bundle(
 }
 
 /// Verify `bundle` again through a new descriptor, requiring the same file in
-/// the same state it was read in; returns the bundle as read now.
-pub fn verify_again(bundle: &Bundle, disk: Option<&DiskCache>) -> Result<(Bundle, VerifyCost)> {
+/// the same state it was read in; returns the bundle as read now. With
+/// `signers`, its signature is required too.
+pub fn verify_again(
+    bundle: &Bundle,
+    disk: Option<&DiskCache>,
+    signers: Option<&TrustedSigners>,
+) -> Result<(Bundle, VerifyCost)> {
     let open = OpenFile::open(&bundle.path)?;
     open.ensure_state(&bundle.state)
         .map_err(|k| k.at(&bundle.path))?;
-    read_open(&open, &bundle.path, true, disk)
+    let verify = signers.map_or(Verify::Digest, Verify::Signed);
+    read_open(&open, &bundle.path, verify, disk)
 }
 
 impl Bundle {

@@ -8,6 +8,7 @@ duplicate dag_id, so the scan has something to say about each.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -51,6 +52,8 @@ def build_binary(work: Path) -> Path:
 
 
 def main() -> int:
+    # The API logs warnings (a dag_id declared twice) to the `afbundle` logger.
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("demo-tree")
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)

@@ -62,7 +62,7 @@ ROUND_TIMEOUT = 180.0
 def executor(request: pytest.FixtureRequest) -> str:
     missing = missing_prerequisites()
     if request.param == "CeleryExecutor" and shutil.which("redis-server") is None:
-        missing.append("no `redis-server` on PATH (make redis-server)")
+        missing.append("no `redis-server` on PATH (make test-tools)")
     if missing:
         if deployment_required():
             pytest.fail("cannot run the Airflow deployment: " + "; ".join(missing))

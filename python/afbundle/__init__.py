@@ -25,19 +25,22 @@ from afbundle._core import (
     Rejection,
     ScanStats,
     Skip,
+    TrustedSigners,
     __version__,
     read_bundle,
 )
 from afbundle._digest_cache import default_cache_dir
-from afbundle._pack import dump_manifest, pack
+from afbundle._pack import dump_manifest, pack, strip
 from afbundle._report import ScanReport
 from afbundle._scan import find, scan
 from afbundle._sealed import SealedBundle, seal
+from afbundle._signing import sidecar_path, sign
 from afbundle.errors import (
     BundleError,
     BundleFormatError,
     BundleIntegrityError,
     BundleNotFoundError,
+    BundleSignatureError,
     ManifestError,
     NotABundleError,
     UnsupportedFooterVersionError,
@@ -47,6 +50,7 @@ TYPE_CHECKING = False  # not from typing: `import afbundle` stays light
 if TYPE_CHECKING:
     from typing import Any
 
+    from afbundle._manifest_check import ManifestFinding, check_manifest, parse_manifest
     from afbundle.coordinator import ExecutableCoordinator
 
 __all__ = [
@@ -58,24 +62,35 @@ __all__ = [
     "BundleFormatError",
     "BundleIntegrityError",
     "BundleNotFoundError",
+    "BundleSignatureError",
     "ExecutableCoordinator",
     "ManifestError",
+    "ManifestFinding",
     "NotABundleError",
     "Rejection",
     "ScanReport",
     "ScanStats",
     "SealedBundle",
     "Skip",
+    "TrustedSigners",
     "UnsupportedFooterVersionError",
     "__version__",
+    "check_manifest",
     "default_cache_dir",
     "dump_manifest",
     "find",
     "pack",
+    "parse_manifest",
     "read_bundle",
     "scan",
     "seal",
+    "sidecar_path",
+    "sign",
+    "strip",
 ]
+
+
+_MANIFEST_CHECKS = frozenset({"ManifestFinding", "check_manifest", "parse_manifest"})
 
 
 def __getattr__(name: str) -> Any:
@@ -84,4 +99,9 @@ def __getattr__(name: str) -> Any:
         from afbundle.coordinator import ExecutableCoordinator
 
         return ExecutableCoordinator
+    # Manifest checks import jsonschema/PyYAML when run; load them on first use.
+    if name in _MANIFEST_CHECKS:
+        from afbundle import _manifest_check
+
+        return getattr(_manifest_check, name)
     raise AttributeError(f"module 'afbundle' has no attribute {name!r}")

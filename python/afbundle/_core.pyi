@@ -9,6 +9,7 @@ __all__ = [
     "ERROR_KINDS",
     "FOOTER_VERSION",
     "MAGIC",
+    "SIGNATURE_NAMESPACE",
     "TRAILER_SIZE",
     "Bundle",
     "RawFind",
@@ -16,6 +17,7 @@ __all__ = [
     "Rejection",
     "ScanStats",
     "Skip",
+    "TrustedSigners",
     "__version__",
     "_panic_for_tests",
     "build_trailer",
@@ -27,11 +29,13 @@ __all__ = [
     "pack",
     "parse_manifest",
     "read_bundle",
+    "read_region",
     "read_trailer",
     "scan_roots",
     "seal_bundle",
     "sha256_prefix",
     "strip",
+    "write_file",
 ]
 
 __version__: str
@@ -122,6 +126,9 @@ class ScanStats:
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
 
+#: The sshsig namespace of bundle signatures, ``"afbundle"``.
+SIGNATURE_NAMESPACE: str
+
 @final
 class Bundle:
     """One bundle file, as read through a single open file descriptor. Immutable."""
@@ -144,6 +151,8 @@ class Bundle:
     def binary_sha256(self) -> bytes: ...
     @property
     def verified(self) -> bool: ...
+    @property
+    def signed_by(self) -> str | None: ...
     @property
     def metadata(self) -> dict[Any, Any]: ...
     @property
@@ -193,11 +202,28 @@ class RawFind:
     @property
     def stats(self) -> ScanStats: ...
 
+@final
+class TrustedSigners:
+    """An OpenSSH ``allowed_signers`` file, read once and checked. Immutable."""
+
+    def __new__(cls, path: str | os.PathLike[str]) -> TrustedSigners: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def content_sha256(self) -> bytes: ...
+    @property
+    def principals(self) -> list[str]: ...
+    def __len__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[TrustedSigners], tuple[Path]]: ...
+
+_Signers = TrustedSigners | str | os.PathLike[str]
+
 def read_bundle(
     path: str | os.PathLike[str],
     *,
     verify: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    trusted_signers: _Signers | None = None,
 ) -> Bundle: ...
 def check_cache_dir(cache_dir: str | os.PathLike[str]) -> str | None: ...
 def scan_roots(
@@ -207,6 +233,7 @@ def scan_roots(
     threads: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     resolve: Callable[[str], str] | None = None,
+    trusted_signers: _Signers | None = None,
 ) -> RawScan: ...
 def find_bundle(
     roots: Sequence[str | os.PathLike[str]],
@@ -215,6 +242,7 @@ def find_bundle(
     threads: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     resolve: Callable[[str], str] | None = None,
+    trusted_signers: _Signers | None = None,
 ) -> RawFind: ...
 def pack(
     binary: str | os.PathLike[str],
@@ -229,7 +257,11 @@ def build_trailer(source_len: int, metadata_len: int, binary_sha256: bytes) -> b
 def parse_manifest(data: bytes, label: str = "<manifest>") -> dict[Any, Any]: ...
 def read_trailer(path: str | os.PathLike[str]) -> dict[str, Any]: ...
 def sha256_prefix(path: str | os.PathLike[str], length: int) -> bytes: ...
-def seal_bundle(path: str | os.PathLike[str]) -> tuple[int, Bundle]: ...
+def read_region(path: str | os.PathLike[str], region: str) -> bytes: ...
+def write_file(path: str | os.PathLike[str], data: bytes) -> None: ...
+def seal_bundle(
+    path: str | os.PathLike[str], *, trusted_signers: _Signers | None = None
+) -> tuple[int, Bundle]: ...
 def clear_digest_cache() -> None: ...
 def _panic_for_tests(in_worker_thread: bool = False) -> None: ...
 def digest_cache_len() -> int: ...

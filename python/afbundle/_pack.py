@@ -11,7 +11,7 @@ TYPE_CHECKING = False  # not from typing: keep `import afbundle` light
 if TYPE_CHECKING:
     from typing import Any, TypeAlias
 
-__all__ = ["dump_manifest", "pack"]
+__all__ = ["dump_manifest", "pack", "strip"]
 
 if TYPE_CHECKING:
     PathArg: TypeAlias = "str | os.PathLike[str]"
@@ -66,3 +66,16 @@ def pack(
     source_bytes = source.encode("utf-8") if isinstance(source, str) else bytes(source)
     _core.pack(binary, output, manifest_bytes, source_bytes, replace_footer)
     return _core.read_bundle(output, verify=True)
+
+
+def strip(bundle: PathArg, output: PathArg) -> None:
+    """Write the binary region of ``bundle`` to ``output``, byte for byte, atomically.
+
+    The copy is hashed as it is written; ``output`` keeps the bundle's
+    permission bits. Verify the bundle first (:func:`afbundle.read_bundle`)
+    to be sure what is written is the binary the trailer vouches for.
+
+    Example:
+        >>> afbundle.strip("dist/pipeline", "build/pipeline")
+    """
+    _core.strip(bundle, output)

@@ -1,0 +1,22 @@
+"""``afbundle strip``: write a verified bundle's binary region back, byte for byte."""
+
+from __future__ import annotations
+
+import argparse
+
+import afbundle
+from afbundle.cli.exit import ExitCode, refuse_existing, reporting, require_file
+from afbundle.cli.printer import human_size, shown
+
+
+def run(args: argparse.Namespace) -> int:
+    refuse_existing(args.output, args.force)
+    require_file(args.bundle)
+    with reporting(args.bundle):
+        bundle = afbundle.read_bundle(args.bundle, verify=True)
+        afbundle.strip(args.bundle, args.output)
+    print(
+        f"wrote {shown(args.output)}: the {human_size(bundle.source_start)} binary region of "
+        f"{shown(args.bundle)} (sha256 {bundle.binary_sha256.hex()})"
+    )
+    return ExitCode.OK

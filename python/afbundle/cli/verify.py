@@ -1,0 +1,105 @@
+"""``afbundle verify``: one ``OK``/``FAIL`` line per file; ``--strict`` adds the manifest checks."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from typing import Any
+
+import afbundle
+from afbundle.cli.exit import ExitCode
+from afbundle.cli.printer import plain, plural, print_json, shown, stdout_palette, warn
+from afbundle.errors import BundleError, ManifestError
+
+
+@dataclasses.dataclass
+class VerifyResult:
+    """The outcome for one ``afbundle verify`` argument."""
+
+    path: str
+    kind: str | None = None
+    reason: str | None = None
+    violations: list[afbundle.ManifestFinding] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "kind": self.kind,
+            "reason": self.reason,
+            "violations": [{"path": v.path, "message": v.message} for v in self.violations],
+            "warnings": self.warnings,
+        }
+
+
+def verify_one(path: str, *, strict: bool) -> VerifyResult:
+    """Read and SHA-256-verify one bundle; with ``strict``, also check its manifest.
+
+    A directory or an unreadable file is kind ``io`` (exit status 2).
+
+    Example:
+        >>> verify_one("dist/hello", strict=True).ok
+        True
+    """
+    if os.path.isdir(path):
+        return VerifyResult(path, "io", "is a directory, not a file")
+    try:
+        bundle = afbundle.read_bundle(path, verify=True)
+    except BundleError as exc:
+        return VerifyResult(path, exc.kind, exc.reason)
+    except OSError as exc:
+        return VerifyResult(path, "io", exc.strerror or str(exc))
+    if not strict:
+        return VerifyResult(path)
+    try:
+        metadata = bundle.metadata
+        raw = bundle.read_manifest()
+    except ManifestError as exc:
+        return VerifyResult(path, exc.kind, exc.reason)
+    except OSError as exc:
+        return VerifyResult(path, "io", exc.strerror or str(exc))
+    schema = afbundle.check_manifest(metadata)
+    lint = [f for f in afbundle.check_manifest(raw, schema=False) if f.code == "yaml-1.1"]
+    violations = [f for f in schema if f.severity == "error"]
+    result = VerifyResult(path)
+    if violations:
+        count = plural(len(violations), "schema violation")
+        details = "; ".join(f"{v.path}: {v.message}" for v in violations)
+        result = VerifyResult(path, "schema", f"manifest has {count}: {details}", violations)
+    result.warnings = [
+        f"manifest line {i.line}: {i.path}: {i.message}" if i.line else f"{i.path}: {i.message}"
+        for i in lint
+    ]
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    results = [verify_one(path, strict=args.strict) for path in args.paths]
+    if args.json:
+        print_json(
+            {
+                "command": "verify",
+                "strict": args.strict,
+                "results": [r.as_json() for r in results],
+                "ok": sum(r.ok for r in results),
+                "failed": sum(not r.ok for r in results),
+            }
+        )
+    else:
+        palette = stdout_palette()
+        for r in results:
+            for warning in r.warnings:
+                warn(f"{shown(r.path)}: {plain(warning)}")
+            if r.ok:
+                print(f"{palette.good('OK')} {shown(r.path)}")
+            else:
+                print(f"{palette.bad('FAIL')} {shown(r.path)}: {plain(r.reason)}")
+    if any(r.kind == "io" for r in results):
+        return ExitCode.ERROR
+    return ExitCode.OK if all(r.ok for r in results) else ExitCode.INVALID
