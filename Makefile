@@ -9,7 +9,8 @@ STAMP := $(VENV)/.deps-installed
 # maturin/cargo builds are serialised so parallel callers never race on .venv.
 LOCK := flock $(VENV)/.build.lock
 
-.PHONY: all venv develop demo test test-rust test-python test-tools stubtest readme lint fmt wheel bench fuzz fuzz-smoke clean
+.PHONY: all venv develop demo test test-rust test-python test-tools stubtest readme lint fmt wheel \
+	bench fuzz fuzz-smoke clean airflow-venv
 
 all: test
 
@@ -28,7 +29,10 @@ develop: $(STAMP)
 demo: develop
 	$(PY) scripts/demo.py
 
-test: lint test-rust wheel test-python stubtest readme fuzz-smoke
+test: lint test-rust wheel airflow-venv test-python stubtest readme fuzz-smoke
+# Under `make test` the Airflow deployment tests are mandatory: naming their venv
+# makes them fail, not skip, when it is missing (test-python inherits this).
+test: export AFBUNDLE_AIRFLOW_VENV = $(abspath $(AIRFLOW_VENV))
 
 # README's console session is generated; fail when it no longer matches a fresh run.
 readme: develop
@@ -37,10 +41,13 @@ readme: develop
 test-rust:
 	cargo test --quiet --no-default-features
 
-# tests/test_signing.py signs with OpenSSH's own ssh-keygen (Debian: openssh-client).
+# tests/test_signing.py signs with OpenSSH's own ssh-keygen (Debian: openssh-client);
+# tests/test_airflow_deployment.py starts Debian's redis-server as its Celery broker.
 test-tools:
 	command -v ssh-keygen >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client; }
+	command -v redis-server >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 # pytest exits 5 when it collected nothing: that must fail, and say so.
 test-python: develop test-tools
@@ -71,6 +78,32 @@ wheel: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(LOCK) $(BIN)/maturin build --profile dist \
 	  --zig --compatibility manylinux_2_28 --out dist
 
+# A real Airflow deployment for tests/test_airflow_deployment.py, in its own
+# virtualenv: Airflow and the Celery provider are installed once per set of
+# requirements (the stamp's name carries their hash); afbundle's wheel from dist/
+# is reinstalled whenever its bytes change (a sha256 kept beside the stamp).
+# Pinned without Airflow's constraint files (not on PyPI): celery 5.7 removed a
+# name the celery provider 3.26.0 imports (`celery.backends.database.retry`).
+AIRFLOW_VENV ?= .airflow-venv
+AIRFLOW_REQUIREMENTS := apache-airflow==3.3.2 apache-airflow-providers-celery==3.26.0 \
+	celery[redis]==5.6.3
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo "$(AIRFLOW_REQUIREMENTS)" | sha256sum | cut -c1-16)
+
+$(AIRFLOW_STAMP):
+	rm -rf $(AIRFLOW_VENV)
+	python3 -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  $(foreach r,$(AIRFLOW_REQUIREMENTS),"$(r)")
+	touch $@
+
+airflow-venv: $(AIRFLOW_STAMP) wheel
+	wheel=$$(ls dist/afbundle-*.whl); sum=$$(sha256sum $$wheel | cut -d' ' -f1); \
+	if [ "$$(cat $(AIRFLOW_VENV)/.afbundle-wheel 2>/dev/null)" != "$$sum" ]; then \
+	  $(AIRFLOW_VENV)/bin/python -m pip uninstall --quiet --yes afbundle 2>/dev/null || true; \
+	  $(AIRFLOW_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $$wheel \
+	    && echo "$$sum" > $(AIRFLOW_VENV)/.afbundle-wheel; \
+	fi
+
 # Same-run comparisons with upstream on the MANY and BIG trees -> BENCHMARKS.md.
 bench: develop
 	$(PY) benches/report.py
@@ -94,4 +127,4 @@ fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
 clean:
-	rm -rf target dist $(VENV) .pytest_cache .hypothesis
+	rm -rf target dist $(VENV) $(AIRFLOW_VENV) .pytest_cache .hypothesis

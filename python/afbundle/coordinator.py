@@ -40,7 +40,7 @@ import os
 import pathlib
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from afbundle._scan import find
 
@@ -58,6 +58,7 @@ except ImportError as exc:
 
 if TYPE_CHECKING:
     from airflow.sdk.api.datamodels._generated import TaskInstance
+    from airflow.sdk.execution_time.coordinator import BaseCoordinator
     from structlog.typing import FilteringBoundLogger
 
 __all__ = ["ExecutableCoordinator"]
@@ -239,3 +240,28 @@ class ExecutableCoordinator(SubprocessCoordinator):
         ]
         log.debug("Launching through a sealed copy", path=str(bundle.path), command=command)
         return command, bundle.resolved_schema_version
+
+    def execute_task(self, **kwargs: Any) -> BaseCoordinator.ExecutionResult:
+        """Airflow's launch; a failure to run the bundle is also written to the task log.
+
+        Airflow's supervisor reports an exception raised here (no usable
+        bundle, a bundle that never connected) only in the worker's output,
+        where the executor logs it; the task log, where users look first, stays
+        empty. ``logger`` is the task log's logger that the supervisor passes
+        in, so the reason is written there too, then the exception propagates
+        unchanged.
+        """
+        try:
+            result: BaseCoordinator.ExecutionResult = super().execute_task(**kwargs)
+        except Exception as exc:
+            task_log = kwargs.get("logger")
+            if task_log is not None:
+                what = kwargs.get("what")
+                task_log.error(
+                    "Cannot run the task's executable bundle",
+                    dag_id=getattr(what, "dag_id", None),
+                    error_type=type(exc).__name__,
+                    error=str(exc),
+                )
+            raise
+        return result
