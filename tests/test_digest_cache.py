@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import run_python
 
 import afbundle
 
@@ -31,9 +30,12 @@ print(json.dumps({
 
 
 def scan_in_child(root: Path, cache: Path) -> dict:
-    out = run_python(
-        f"import sys; sys.argv[1:] = [{str(root)!r}, {str(cache)!r}]\n" + SCAN_IN_CHILD,
+    out = subprocess.run(
+        [sys.executable, "-c", SCAN_IN_CHILD, str(root), str(cache)],
         check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return json.loads(out.stdout.splitlines()[-1])
 
