@@ -373,15 +373,18 @@ def load_dagbag(dags: PathArg | None = None) -> Any:
         FileNotFoundError, PermissionError: the folder or file cannot be read.
     """
     from airflow import settings
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.dag_processing.dagbag import BundleDagBag
 
     folder = os.fspath(dags) if dags is not None else settings.DAGS_FOLDER
     if not os.path.exists(folder):
         raise FileNotFoundError(2, "no such DAG file or folder", folder)
     if not os.access(folder, os.R_OK | (os.X_OK if os.path.isdir(folder) else 0)):
         raise PermissionError(13, "cannot read the DAG file or folder", folder)
+    # As Airflow's DAG processor parses a bundle: its folder is on sys.path, so
+    # a DAG file can import the helper modules beside it.
+    bundle_path = Path(folder if os.path.isdir(folder) else os.path.dirname(folder) or ".")
     with _no_bytecode():
-        return DagBag(dag_folder=folder)
+        return BundleDagBag(dag_folder=folder, bundle_path=bundle_path.absolute())
 
 
 def _import_airflow(*, need_dagbag: bool) -> None:
@@ -520,12 +523,19 @@ def check_dags(
         entry = entries.get(name) if name is not None else None
         return entry if entry is not None and entry.executable and entry.problem is None else None
 
-    dag_files = sorted({*map(str, dagbag.file_last_changed), *map(str, dagbag.import_errors)})
+    base = getattr(dagbag, "bundle_path", None)
     for file, error in sorted(dagbag.import_errors.items()):
+        # A DagBag with a bundle path keys import errors relative to it.
+        path = str(Path(base, file)) if base is not None else str(file)
         findings.append(
-            Finding("import-error", None, None, None, None, None, str(file), _one_line(error))
+            Finding("import-error", None, None, None, None, None, path, _one_line(error))
         )
+    dag_files = sorted(
+        {*map(str, dagbag.file_last_changed), *(f.file for f in findings if f.file is not None)}
+    )
 
+    refused: dict[tuple[tuple[Path, ...], Path | None], list[tuple[Rejection, tuple[str, ...]]]]
+    refused = {}
     dag_objects = dict(sorted(dagbag.dags.items()))
     stub_tasks: list[StubTask] = []
     for dag_id, dag in dag_objects.items():
@@ -560,8 +570,12 @@ def check_dags(
                 stubs_by_entry.setdefault(name, []).append(stub)
         for name, stubs in stubs_by_entry.items():
             entry = entries[name]
-            report = scans[(entry.roots, entry.trusted_signers)]
-            findings.extend(_check_dag(dag_id, file, entry, stubs, stub_ids, report))
+            key = (entry.roots, entry.trusted_signers)
+            if key not in refused:
+                refused[key] = _refused_dag_ids(scans[key])
+            findings.extend(
+                _check_dag(dag_id, file, entry, stubs, stub_ids, scans[key], refused[key])
+            )
 
     # Bundles under a routed root that no loaded DAG matches.
     seen_orphans: set[tuple[Path, str]] = set()
@@ -598,6 +612,24 @@ def check_dags(
     )
 
 
+def _refused_dag_ids(report: ScanReport) -> list[tuple[Rejection, tuple[str, ...]]]:
+    """The dag_ids each refused bundle declares (a failed digest or signature drops
+    a bundle before the core's per-dag_id decisions; its manifest still names them).
+
+    Read without hashing, and only for a scan that refused something.
+    """
+    from afbundle import _core
+
+    out = []
+    for rejection in report.rejected:
+        try:
+            dag_ids = _core.read_bundle(rejection.path, verify=False).dag_ids
+        except (OSError, ValueError):  # BundleError is a ValueError: no manifest to read
+            continue
+        out.append((rejection, tuple(dag_ids)))
+    return out
+
+
 def _check_dag(
     dag_id: str,
     file: str | None,
@@ -605,13 +637,14 @@ def _check_dag(
     stubs: list[StubTask],
     stub_ids: set[str],
     report: ScanReport,
+    refused: list[tuple[Rejection, tuple[str, ...]]],
 ) -> list[Finding]:
     """The findings for one DAG's stub tasks routed to one executable entry."""
     name = entry.name
     queue = stubs[0].queue if len({s.queue for s in stubs}) == 1 else None
     where = os.pathsep.join(os.fsdecode(r) for r in entry.roots)
     winner = report.winner(dag_id)
-    losers = report.losers(dag_id)
+    losers = (*report.losers(dag_id), *(r for r, ids in refused if dag_id in ids))
     if winner is None:
         schema = [r for r in losers if r.kind == "schema"]
         if schema:
