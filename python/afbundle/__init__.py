@@ -50,6 +50,7 @@ TYPE_CHECKING = False  # not from typing: `import afbundle` stays light
 if TYPE_CHECKING:
     from typing import Any
 
+    from afbundle._check import CheckReport, Finding, check_dags
     from afbundle._manifest_check import ManifestFinding, check_manifest, parse_manifest
     from afbundle.coordinator import ExecutableCoordinator
 
@@ -63,7 +64,9 @@ __all__ = [
     "BundleIntegrityError",
     "BundleNotFoundError",
     "BundleSignatureError",
+    "CheckReport",
     "ExecutableCoordinator",
+    "Finding",
     "ManifestError",
     "ManifestFinding",
     "NotABundleError",
@@ -75,6 +78,7 @@ __all__ = [
     "TrustedSigners",
     "UnsupportedFooterVersionError",
     "__version__",
+    "check_dags",
     "check_manifest",
     "default_cache_dir",
     "dump_manifest",
@@ -91,6 +95,8 @@ __all__ = [
 
 
 _MANIFEST_CHECKS = frozenset({"ManifestFinding", "check_manifest", "parse_manifest"})
+#: `afbundle check` (imports Airflow when run; never the coordinator module).
+_DAG_CHECKS = frozenset({"CheckReport", "Finding", "check_dags"})
 
 
 def __getattr__(name: str) -> Any:
@@ -104,4 +110,8 @@ def __getattr__(name: str) -> Any:
         from afbundle import _manifest_check
 
         return getattr(_manifest_check, name)
+    if name in _DAG_CHECKS:
+        from afbundle import _check
+
+        return getattr(_check, name)
     raise AttributeError(f"module 'afbundle' has no attribute {name!r}")

@@ -35,6 +35,7 @@ commands:
   scan     ROOT...             every bundle under the roots, in precedence order
   find     DAG_ID ROOT...      the path of the bundle that serves DAG_ID
   strip    BUNDLE -o OUT       write the original binary back, byte for byte
+  check    [--dags PATH]       every @task.stub task has a bundle that runs it
 
 A bundle is a compiled program with its source, a YAML manifest and a 64-byte
 trailer appended (Airflow's Executable Bundle Spec 1.0). `afbundle COMMAND --help`
@@ -246,6 +247,49 @@ def _add_strip(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
 
+def _add_check(subparsers: Any) -> None:
+    p = _subcommand(
+        subparsers,
+        "check",
+        "prove before deploy that every @task.stub task has a bundle that will run it",
+    )
+    p.epilog = (
+        "Routing is Airflow's own [sdk] coordinators and [sdk] queue_to_coordinator\n"
+        "(airflow.cfg or AIRFLOW__SDK__*); DAG files are parsed by Airflow's DagBag.\n\n"
+        "exit status:\n"
+        "  0  no errors (warnings allowed unless --strict)\n"
+        "  1  at least one error (with --strict: at least one finding)\n"
+        "  2  usage or I/O error (unreadable DAG folder, invalid Airflow config,\n"
+        "     Airflow not installed)\n"
+    )
+    p.add_argument(
+        "--dags",
+        metavar="PATH",
+        help="a DAG folder or file (default: Airflow's [core] dags_folder)",
+    )
+    p.add_argument(
+        "--queue",
+        metavar="Q",
+        dest="queues",
+        action="append",
+        default=[],
+        help="tasks on queue Q are native, searched in the --root directories (repeatable)",
+    )
+    p.add_argument(
+        "--root",
+        metavar="R",
+        dest="roots",
+        action="append",
+        default=None,
+        help="bundle root, replacing every coordinator's executables_root (repeatable; "
+        "earlier roots take precedence)",
+    )
+    p.add_argument("--strict", action="store_true", help="warnings fail the check too")
+    p.add_argument("--json", action="store_true", help="print a JSON document")
+    p.add_argument("--threads", metavar="N", type=_positive_int, help="walker threads")
+    _add_cache_options(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``afbundle`` argument parser.
 
@@ -264,6 +308,6 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, help="one of the commands above"
     )
-    for add in (_add_pack, _add_inspect, _add_verify, _add_scan, _add_find, _add_strip):
+    for add in (_add_pack, _add_inspect, _add_verify, _add_scan, _add_find, _add_strip, _add_check):
         add(subparsers)
     return parser

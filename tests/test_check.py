@@ -1,0 +1,506 @@
+"""``afbundle check`` and ``afbundle.check_dags``: real DAG files, Airflow's own DagBag and config.
+
+Every run is a real ``afbundle check`` process (or a small Python process for
+the API) with its own ``AIRFLOW_HOME``: Airflow reads ``airflow.cfg`` once per
+process, and its logging setup must not leak into the rest of the suite.
+Bundles are packed with afbundle's own ``pack`` from a program that would
+leave a marker file if it were ever run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+import afbundle
+from afbundle._check import CODES
+
+pytest.importorskip("airflow.dag_processing.dagbag", reason="needs apache-airflow-core")
+pytest.importorskip("airflow.providers.standard", reason="needs the standard provider")
+
+pytestmark = pytest.mark.airflow
+
+SCHEMA = "2026-06-16"
+AFBUNDLE = "afbundle.ExecutableCoordinator"
+AIRFLOW_EXECUTABLE = "airflow.sdk.coordinators.executable.ExecutableCoordinator"
+
+
+def check_schema() -> Draft202012Validator:
+    text = resources.files("afbundle").joinpath("schema/check-output.schema.json").read_text()
+    schema = json.loads(text)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+@dataclass
+class Site:
+    """A machine to check: DAG files, bundle roots, an AIRFLOW_HOME, and routing."""
+
+    base: Path
+
+    def __post_init__(self) -> None:
+        self.dags = self.base / "dags"
+        self.home = self.base / "airflow-home"
+        self.cache = self.base / "xdg-cache"
+        self.marker = self.base / "a-bundle-ran"
+        for d in (self.dags, self.home, self.cache):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.cache, 0o700)
+        self.program = self.base / "build" / "program"
+        self.program.parent.mkdir(exist_ok=True)
+        self.program.write_text(f"#!/bin/sh\ntouch {self.marker}\n")
+        self.program.chmod(0o755)
+        self.env: dict[str, str] = {}
+
+    def dag(self, name: str, body: str) -> Path:
+        path = self.dags / f"{name}.py"
+        path.write_text(textwrap.dedent(body))
+        return path
+
+    def bundle(
+        self, path: Path, dags: dict[str, list[str]], *, schema: str = SCHEMA
+    ) -> afbundle.Bundle:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "airflow_bundle_metadata_version": "1.0",
+            "sdk": {"language": "go", "version": "0.1.0", "supervisor_schema_version": schema},
+            "source": "main.go",
+            "dags": {d: {"tasks": tasks} for d, tasks in dags.items()},
+        }
+        return afbundle.pack(self.program, path, manifest=manifest, source=b"package main\n")
+
+    def route(self, coordinators: dict[str, Any], queues: dict[str, str]) -> None:
+        """Routing through the environment, the way a worker's AIRFLOW__SDK__* set it."""
+        self.env["AIRFLOW__SDK__COORDINATORS"] = json.dumps(coordinators)
+        self.env["AIRFLOW__SDK__QUEUE_TO_COORDINATOR"] = json.dumps(queues)
+
+    def environ(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(
+            AIRFLOW_HOME=str(self.home),
+            XDG_CACHE_HOME=str(self.cache),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        )
+        env.update(self.env)
+        return env
+
+    def check(self, *args: Any, dags: bool = True) -> Run:
+        argv = [sys.executable, "-m", "afbundle", "check", *map(str, args)]
+        if dags:
+            argv += ["--dags", str(self.dags)]
+        proc = subprocess.run(argv, capture_output=True, env=self.environ(), timeout=180)
+        run = Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+        assert "Traceback" not in run.err or "import-error" in run.out + run.err, run.err
+        return run
+
+    def api(self, code: str) -> Any:
+        """Run ``code`` (which sets ``result`` to something JSON-able) in a fresh process."""
+        script = "import json, sys\nimport afbundle\n" + textwrap.dedent(code)
+        script += "\nsys.stdout.write('\\nRESULT ' + json.dumps(result))\n"
+        proc = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            env=self.environ(),
+            cwd=self.base,
+            timeout=180,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.rsplit("RESULT ", 1)[1])
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        document = json.loads(self.out)
+        check_schema().validate(document)
+        return document
+
+
+def codes(document: Any) -> list[tuple[str, str | None, str | None]]:
+    return [(f["code"], f["dag_id"], f["task_id"]) for f in document["findings"]]
+
+
+GOOD_DAG = """\
+    from airflow.sdk import dag, task, task_group
+
+    @dag(schedule=None)
+    def good_dag():
+        @task.stub(queue="native")
+        def extract(): ...
+
+        @task_group
+        def grp():
+            @task.stub(queue="native")
+            def load(): ...
+
+            load()
+
+        @task.stub(queue="native")
+        def fan_out(x): ...
+
+        @task
+        def items():
+            return [1, 2]
+
+        extract() >> grp()
+        fan_out.expand(x=items())
+
+    good_dag()
+"""
+GOOD_TASKS = ["extract", "grp.load", "fan_out"]
+
+
+def stub_dag(dag_id: str, *stubs: str, queue: str | None = "native") -> str:
+    """A DAG file with one stub task per name, all on ``queue`` (``None``: no queue=)."""
+    q = "" if queue is None else f"(queue={queue!r})"
+    tasks = "\n".join(f"    @task.stub{q}\n    def {s}(): ...\n    {s}()\n" for s in stubs)
+    head = f"from airflow.sdk import dag, task\n\n@dag(schedule=None)\ndef {dag_id}():\n"
+    return f"{head}{tasks}\n{dag_id}()\n"
+
+
+def native_entry(*roots: Path, classpath: str = AFBUNDLE) -> dict[str, Any]:
+    return {"classpath": classpath, "kwargs": {"executables_root": [str(r) for r in roots]}}
+
+
+@pytest.fixture
+def clean_site(tmp_path: Path) -> Site:
+    """One DAG (plain, grouped and mapped stubs, a Python task), its bundle, env routing."""
+    site = Site(tmp_path)
+    site.dag("good", GOOD_DAG)
+    site.bundle(tmp_path / "bundles" / "good", {"good_dag": GOOD_TASKS})
+    site.route({"native": native_entry(tmp_path / "bundles")}, {"native": "native"})
+    return site
+
+
+# --------------------------------------------------------------------------- clean
+
+
+def test_a_clean_setup_has_no_findings_and_exits_0(clean_site: Site) -> None:
+    run = clean_site.check("--json")
+    assert run.code == 0, run.err
+    document = run.json()
+    assert document["findings"] == [] and document["ok"]
+    stubs = {(t["task_id"], t["queue"], t["mapped"]) for t in document["checked"]["stub_tasks"]}
+    assert stubs == {("extract", "native", False), ("grp.load", "native", False),
+                     ("fan_out", "native", True)}  # fmt: skip
+    assert document["checked"]["coordinators"][0]["name"] == "native"
+    assert not clean_site.marker.exists(), "a bundle was executed"
+
+
+def test_the_table_says_ok_for_a_clean_dag(clean_site: Site) -> None:
+    run = clean_site.check()
+    assert run.code == 0, run.err
+    assert "ok  good_dag (3 stub tasks)" in run.out
+    assert "0 errors, 0 warnings" in run.out
+
+
+def test_routing_from_airflow_cfg(clean_site: Site) -> None:
+    clean_site.env.clear()
+    entry = json.dumps({"cfg-native": native_entry(clean_site.base / "bundles")})
+    (clean_site.home / "airflow.cfg").write_text(
+        f'[sdk]\ncoordinators = {entry}\nqueue_to_coordinator = {{"native": "cfg-native"}}\n'
+    )
+    document = clean_site.check("--json").json()
+    assert document["findings"] == []
+    assert [c["name"] for c in document["checked"]["coordinators"]] == ["cfg-native"]
+
+
+def test_without_routing_every_stub_is_unrouted(clean_site: Site) -> None:
+    clean_site.env.clear()
+    run = clean_site.check("--json")
+    assert run.code == 1
+    assert {c for c, _, _ in codes(run.json())} == {"unrouted-stub"}
+
+
+def test_queue_and_root_options_stand_in_for_worker_config(clean_site: Site) -> None:
+    clean_site.env.clear()
+    run = clean_site.check("--queue", "native", "--root", clean_site.base / "bundles", "--json")
+    assert run.code == 0, run.err
+    assert run.json()["checked"]["coordinators"][0]["name"] == "(command line)"
+
+
+def test_root_option_replaces_configured_roots(clean_site: Site) -> None:
+    empty = clean_site.base / "empty"
+    empty.mkdir()
+    run = clean_site.check("--root", empty, "--json")
+    assert [c for c, _, _ in codes(run.json())] == ["missing-bundle"]
+
+
+def test_the_default_dags_folder_is_airflows(clean_site: Site) -> None:
+    clean_site.env["AIRFLOW__CORE__DAGS_FOLDER"] = str(clean_site.dags)
+    run = clean_site.check("--json", dags=False)
+    assert run.code == 0, run.err
+    assert [d["dag_id"] for d in run.json()["checked"]["dags"]] == ["good_dag"]
+
+
+# --------------------------------------------------------------------------- every mistake
+
+
+@pytest.fixture(scope="module")
+def mistakes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Site, Any, Run]:
+    """One site with one minimal case per finding code, checked once."""
+    base = tmp_path_factory.mktemp("mistakes")
+    site = Site(base)
+    roots = base / "bundles"
+    site.dag("good", GOOD_DAG)
+    site.bundle(roots / "good", {"good_dag": GOOD_TASKS})
+    site.dag("no_bundle", stub_dag("no_bundle_dag", "a"))
+    site.dag("renamed", stub_dag("renamed_dag", "a", "b"))
+    site.bundle(roots / "renamed", {"renamed_dag": ["a", "c"]})
+    site.dag("unrouted", stub_dag("unrouted_dag", "a", queue=None))
+    site.dag("ghost", stub_dag("ghost_dag", "a", queue="ghost"))
+    site.dag("old", stub_dag("old_schema_dag", "a"))
+    site.bundle(roots / "old", {"old_schema_dag": ["a"]}, schema="1999-01-01")
+    site.dag("shadow", stub_dag("shadow_dag", "a"))
+    site.bundle(roots / "a-first", {"shadow_dag": ["a"]})
+    site.bundle(roots / "b-second", {"shadow_dag": ["a"]})
+    site.dag(
+        "python_on_native",
+        """\
+        from airflow.sdk import dag, task
+
+        @dag(schedule=None)
+        def python_on_native():
+            @task(queue="native")
+            def compute():
+                return 1
+
+            compute()
+
+        python_on_native()
+        """,
+    )
+    site.dag("broken", "from airflow.sdk import dag\nimport no_such_module_for_a_dag\n")
+    site.bundle(roots / "retired", {"retired_dag": ["a"]})
+    site.route(
+        {"native": native_entry(roots), "java": {"classpath": "no.such.Coordinator"}},
+        {"native": "native", "ghost": "nowhere", "legacy": "java"},
+    )
+    run = site.check("--json")
+    return site, run.json(), run
+
+
+EXPECTED = [
+    ("unknown-coordinator", None, None),  # queue "ghost" -> entry "nowhere" (undefined)
+    ("unknown-coordinator", None, None),  # queue "legacy" -> a classpath that does not import
+    ("import-error", None, None),
+    ("missing-bundle", "no_bundle_dag", None),
+    ("unsupported-schema", "old_schema_dag", None),
+    ("not-a-stub", "python_on_native", "compute"),
+    ("extra-task", "renamed_dag", "c"),
+    ("missing-task", "renamed_dag", "b"),
+    ("orphan-dag", "retired_dag", None),
+    ("shadowed", "shadow_dag", None),
+    ("unrouted-stub", "unrouted_dag", "a"),
+]
+
+
+def test_every_finding_code_is_triggered_by_its_minimal_case(mistakes: Any) -> None:
+    _, document, run = mistakes
+    assert run.code == 1
+    assert sorted(codes(document), key=str) == sorted(EXPECTED, key=str)
+    assert {f["code"] for f in document["findings"]} == set(CODES)
+    assert not any(f["dag_id"] == "good_dag" for f in document["findings"])
+
+
+def test_findings_name_what_they_are_about(mistakes: Any) -> None:
+    site, document, _ = mistakes
+    by_code = {f["code"]: f for f in document["findings"]}
+    roots = site.base / "bundles"
+    assert by_code["missing-task"]["bundle"] == str(roots / "renamed")
+    assert by_code["missing-task"]["queue"] == "native"
+    assert by_code["missing-task"]["coordinator"] == "native"
+    assert by_code["unsupported-schema"]["bundle"] == str(roots / "old")
+    assert "1999-01-01" in by_code["unsupported-schema"]["message"]
+    shadowed = by_code["shadowed"]
+    assert shadowed["bundle"] == str(roots / "a-first")
+    assert str(roots / "b-second") in shadowed["message"]
+    assert "shadowed" in shadowed["message"]
+    assert by_code["import-error"]["file"].endswith("broken.py")
+    assert "no_such_module_for_a_dag" in by_code["import-error"]["message"]
+    assert by_code["orphan-dag"]["bundle"] == str(roots / "retired")
+    assert "no bundle under" in by_code["missing-bundle"]["message"]
+    unknown = {f["queue"]: f for f in document["findings"] if f["code"] == "unknown-coordinator"}
+    assert unknown["ghost"]["coordinator"] == "nowhere"
+    assert "does not import" in unknown["legacy"]["message"]
+    assert all("\n" not in f["message"] for f in document["findings"])
+    assert not site.marker.exists(), "a bundle was executed"
+
+
+def test_the_table_groups_findings_by_dag(mistakes: Any) -> None:
+    site, _, _ = mistakes
+    run = site.check()
+    assert run.code == 1
+    assert run.out.index("DAG renamed_dag") < run.out.index("DAG shadow_dag")
+    section = run.out.split("DAG renamed_dag", 1)[1].split("\n\n", 1)[0]
+    assert "missing-task" in section and "extra-task" in section
+    assert "shadowed" not in section
+    assert run.out.startswith("configuration\n")
+    assert "ok  good_dag (3 stub tasks)" in run.out
+    assert "\x1b" not in run.out  # not a terminal: no colour
+
+
+def test_missing_bundle_says_why_each_candidate_was_rejected(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.dag("d", stub_dag("tampered_dag", "a"))
+    bundle = site.bundle(tmp_path / "bundles" / "t", {"tampered_dag": ["a"]})
+    with open(bundle.path, "r+b") as f:
+        f.seek(3)
+        f.write(b"X")
+    site.route({"native": native_entry(tmp_path / "bundles")}, {"native": "native"})
+    finding = site.check("--json").json()["findings"][0]
+    assert finding["code"] == "missing-bundle"
+    assert "rejected" in finding["message"] and "integrity" in finding["message"]
+
+
+# --------------------------------------------------------------------------- exit statuses
+
+
+def test_warnings_alone_exit_0_and_1_with_strict(clean_site: Site) -> None:
+    clean_site.bundle(clean_site.base / "bundles" / "retired", {"retired_dag": ["x"]})
+    run = clean_site.check("--json")
+    assert run.code == 0 and codes(run.json()) == [("orphan-dag", "retired_dag", None)]
+    strict = clean_site.check("--json", "--strict")
+    assert strict.code == 1 and strict.json()["ok"] is False
+
+
+def test_invalid_airflow_config_exits_2(clean_site: Site) -> None:
+    clean_site.env["AIRFLOW__SDK__COORDINATORS"] = "{not json"
+    run = clean_site.check()
+    assert run.code == 2
+    assert "afbundle: error: invalid Airflow configuration" in run.err
+    assert run.out == ""
+
+
+def test_a_missing_dags_folder_exits_2(clean_site: Site) -> None:
+    run = clean_site.check("--dags", clean_site.base / "nowhere", dags=False)
+    assert run.code == 2
+    assert "nowhere: no such DAG file or folder" in run.err
+
+
+def test_queue_without_root_is_a_usage_error(clean_site: Site) -> None:
+    run = clean_site.check("--queue", "native")
+    assert run.code == 2 and "without roots" in run.err
+
+
+def test_json_stdout_stays_clean_when_dag_files_print(clean_site: Site) -> None:
+    clean_site.dag("noisy", "print('hello from a DAG file')\n" + stub_dag("noisy_dag", "x"))
+    clean_site.bundle(clean_site.base / "bundles" / "noisy", {"noisy_dag": ["x"]})
+    run = clean_site.check("--json")
+    assert run.code == 0
+    assert run.json()["findings"] == []
+    assert "hello from a DAG file" in run.err
+
+
+def test_control_characters_in_names_are_shown_escaped(clean_site: Site) -> None:
+    clean_site.bundle(clean_site.base / "bundles" / "evil\x1b]0;owned\x07", {"retired": ["x"]})
+    run = clean_site.check()
+    assert "\x1b" not in run.out and "\x07" not in run.out
+    assert "\\e]0;owned\\a" in run.out
+
+
+# --------------------------------------------------------------------------- cost and side effects
+
+
+def _tree(*roots: Path) -> set[tuple[str, int, int]]:
+    out = set()
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in dirnames + filenames:
+                st = os.lstat(os.path.join(dirpath, name))
+                out.add((os.path.join(dirpath, name), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def test_one_walk_per_distinct_root_set_and_no_coordinator_import(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    roots = tmp_path / "bundles"
+    for i in range(3):
+        site.dag(f"d{i}", stub_dag(f"dag_{i}", "a", queue=f"q{i % 2}"))
+        site.bundle(roots / f"b{i}", {f"dag_{i}": ["a"]})
+    (site.dags / "helper_module.py").write_text("VALUE = 1\n")
+    site.dag("uses_helper", "import helper_module\n" + stub_dag("dag_helper", "a"))
+    site.bundle(roots / "helper", {"dag_helper": ["a"]})
+    # Two entries, same roots: one walk. Airflow's executable coordinator counts too.
+    site.route(
+        {
+            "one": native_entry(roots),
+            "two": native_entry(roots, classpath=AIRFLOW_EXECUTABLE),
+        },
+        {"q0": "one", "q1": "two", "native": "one"},
+    )  # fmt: skip
+    before = _tree(site.dags, roots)
+    result = site.api(
+        f"""\
+        calls = []
+        real_scan = afbundle.scan
+        def counting_scan(roots, **kw):
+            calls.append([str(r) for r in roots])
+            return real_scan(roots, **kw)
+        afbundle.scan = counting_scan
+        report = afbundle.check_dags({str(site.dags)!r})
+        stats = [r.stats.as_dict() for r in report.scans.values()]
+        result = {{
+            "calls": calls,
+            "findings": [str(f) for f in report.findings],
+            "coordinator_imported": "afbundle.coordinator" in sys.modules,
+            "hashed": sum(s["bytes_hashed"] for s in stats),
+            "bundles_read": sum(s["bundles_read"] for s in stats),
+        }}
+        """
+    )
+    assert result["calls"] == [[str(roots)]]
+    assert result["findings"] == []
+    assert result["coordinator_imported"] is False
+    assert result["bundles_read"] == 4
+    assert _tree(site.dags, roots) == before, "the check wrote beside the DAGs or bundles"
+    assert not site.marker.exists()
+
+
+def test_import_afbundle_imports_no_airflow() -> None:
+    code = (
+        "import sys, afbundle, afbundle.testing; afbundle.check_dags; "
+        "print(any(m.startswith('airflow') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_example_dag_integrity_test_passes_and_fails(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "dag-integrity"
+    site = Site(tmp_path)
+
+    def pytest_run(extra: Iterable[str] = ()) -> subprocess.CompletedProcess[str]:
+        env = site.environ()
+        env["AIRFLOW__CORE__DAGS_FOLDER"] = str(example / "dags")
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             str(example / "test_dag_integrity.py"), *extra],
+            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+
+    roots = tmp_path / "bundles"
+    site.bundle(roots / "nightly", {"nightly_report": ["collect", "render"]})
+    site.route({"native": native_entry(roots)}, {"native": "native"})
+    passed = pytest_run()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    site.bundle(roots / "nightly", {"nightly_report": ["collect"]})
+    failed = pytest_run()
+    assert failed.returncode == 1
+    assert "missing-task nightly_report/render" in failed.stdout
