@@ -33,6 +33,7 @@ __all__ = [
     "seal_bundle",
     "sha256_prefix",
     "strip",
+    "threads_for",
     "write_file",
 ]
 
@@ -218,6 +219,7 @@ def find_bundle(
     cache_dir: str | os.PathLike[str] | None = None,
     resolve: Callable[[str], str] | None = None,
 ) -> RawFind: ...
+def threads_for(roots: Sequence[str | os.PathLike[str]], threads: int | None = None) -> int: ...
 def pack(
     binary: str | os.PathLike[str],
     output: str | os.PathLike[str],
