@@ -20,7 +20,7 @@
 use std::collections::HashSet;
 use std::ffi::{CStr, OsStr};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -226,9 +226,12 @@ where
     let mut listing = Listing::default();
     let path = root.join(rel);
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    // The directory stream owns the descriptor the entries are then
+    // examined through (`Dir::read_from` would reopen it: two more calls).
     let names = match rfs::openat(CWD, &path, flags, Mode::empty()).and_then(|fd| {
-        let names = read_names(&fd)?;
-        Ok((fd, names))
+        let mut dir = Dir::new(fd)?;
+        let names = read_names(&mut dir);
+        Ok((dir, names))
     }) {
         Ok(found) => found,
         Err(e) => {
@@ -239,7 +242,10 @@ where
             return listing;
         }
     };
-    let (dir_fd, (names, entry_errors)) = names;
+    let (dir, (names, entry_errors)) = names;
+    let Ok(dir_fd) = dir.fd() else {
+        return listing;
+    };
     listing.stats.dirs_visited += 1;
     for e in entry_errors {
         listing.skipped.push((
@@ -252,7 +258,7 @@ where
         .enumerate()
         .map(|(i, (name, file_type))| {
             let child = path.join(OsStr::from_bytes(name.to_bytes()));
-            let kind = classify(*file_type, dir_fd.as_fd(), name, &child, caller, visit);
+            let kind = classify(*file_type, dir_fd, name, &child, caller, visit);
             (i, kind)
         })
         .collect();
@@ -265,8 +271,7 @@ where
 
 type Names = (Vec<(std::ffi::CString, FileType)>, Vec<rustix::io::Errno>);
 
-fn read_names(fd: &OwnedFd) -> rustix::io::Result<Names> {
-    let mut dir = Dir::read_from(fd)?;
+fn read_names(dir: &mut Dir) -> Names {
     let mut names = Vec::new();
     let mut errors = Vec::new();
     while let Some(entry) = dir.read() {
@@ -283,7 +288,7 @@ fn read_names(fd: &OwnedFd) -> rustix::io::Result<Names> {
             }
         }
     }
-    Ok((names, errors))
+    (names, errors)
 }
 
 fn record<T>(listing: &mut Listing<T>, rel: PathBuf, path: &Path, kind: Kind<T>) {
