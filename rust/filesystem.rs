@@ -12,8 +12,11 @@ use std::path::{Path, PathBuf};
 
 /// Threads a scan uses by default when a root lives on a network file system:
 /// enough round trips in flight to hide a millisecond of latency per
-/// operation, well below [`MAX_THREADS`](crate::pool::MAX_THREADS).
-pub const NETWORK_THREADS: usize = 64;
+/// operation, well below [`MAX_THREADS`](crate::pool::MAX_THREADS). Measured
+/// on 2 CPUs behind 1 ms per operation (benches/test_nfs.py), 48 threads keep
+/// 83% of them busy; 64 only 76%, 128 under half (the CPUs, not the network,
+/// become the limit).
+pub const NETWORK_THREADS: usize = 48;
 
 /// Where a root lives, as far as latency is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
