@@ -198,7 +198,31 @@ impl OpenFile {
             ));
         }
         let start = size - size.min(TAIL_READ);
-        let bytes = self.read_region(start, size - start, "read trailer")?;
+        let len = usize::try_from(size - start).unwrap_or(0);
+        // One byte more than the file should have: a file that grew since
+        // its size was taken (replaced by rename after the walk's stat) is
+        // noticed here, in the same call, instead of being misread.
+        let mut bytes = vec![0u8; len + 1];
+        let mut got = 0;
+        while got < bytes.len() {
+            match self.file.read_at(&mut bytes[got..], start + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ErrorKind::io("read trailer", e)),
+            }
+        }
+        if got > len {
+            return Err(ErrorKind::Changed(format!(
+                "the file grew past its {size} bytes (read trailer)"
+            )));
+        }
+        if got < len {
+            return Err(ErrorKind::Changed(format!(
+                "file ended before byte {size} (read trailer)"
+            )));
+        }
+        bytes.truncate(len);
         let raw: &[u8; TRAILER_SIZE] = bytes[bytes.len() - TRAILER_SIZE..]
             .try_into()
             .expect("the tail is at least one trailer long");

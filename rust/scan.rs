@@ -198,7 +198,16 @@ fn visit(entry: &walk::Entry<'_>, options: &ScanOptions) -> Outcome {
         return Outcome::NotABundle;
     }
     let opened = OpenFile::open_at_stat(entry.dir, entry.name, entry.path, entry.stat);
-    read_candidate(opened, entry.path, options)
+    match read_candidate(opened, entry.path, options) {
+        // The name was re-pointed between the walk's stat and the open (a
+        // deploy by rename): read what the name holds now, once, through a
+        // descriptor whose own fstat is the reference, as if just found.
+        Outcome::Rejected(err, ..) if matches!(err.kind, ErrorKind::Changed(_)) => {
+            let opened = OpenFile::open_at(entry.dir, entry.name, entry.path);
+            read_candidate(opened, entry.path, options)
+        }
+        outcome => outcome,
+    }
 }
 
 fn read_candidate(
@@ -355,6 +364,36 @@ mod tests {
         assert_eq!(out.bundles.len(), 1);
         assert!(out.bundles[0].path.ends_with("a"));
         assert_eq!(out.stats.duplicate_files, 1);
+    }
+
+    #[test]
+    fn a_bundle_renamed_over_between_stat_and_open_is_read_as_it_is_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b");
+        bundle(&path, b"old version", &["x"]);
+        let stale = rustix::fs::stat(&path).unwrap();
+        // A deploy replaces the bundle by rename after the walk's fstatat.
+        bundle(&dir.path().join("new"), b"new version!", &["x"]);
+        fs::rename(dir.path().join("new"), &path).unwrap();
+        let dir_fd = fs::File::open(dir.path()).unwrap();
+        let name = std::ffi::CString::new("b").unwrap();
+        let entry = walk::Entry {
+            dir: std::os::fd::AsFd::as_fd(&dir_fd),
+            name: &name,
+            path: &path,
+            stat: &stale,
+        };
+        let options = ScanOptions {
+            dag_id: Some("x".into()),
+            ..Default::default()
+        };
+        match visit(&entry, &options) {
+            Outcome::Bundle(bundle, ..) => {
+                assert_eq!(bundle.trailer.binary_sha256, sha256(b"new version!"));
+                assert_ne!(bundle.state.ino, stale.st_ino);
+            }
+            _ => panic!("expected the new bundle"),
+        }
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //!
 //! The walk applies no filters: hidden files and ignore files mean nothing
 //! here. It follows symlinks to files and directories and keeps only regular
-//! files executable by the caller (`faccessat(X_OK)`, the spec's "executable
-//! bit set for the invoking user"). FIFOs, sockets and devices are counted and
-//! never opened. Each executable is handed to a visitor, with the directory's
-//! descriptor, while its directory is open: every per-file system call is
-//! relative to that descriptor instead of re-resolving the whole path.
+//! files executable by the caller (the spec's "executable bit set for the
+//! invoking user", as `faccessat(X_OK)` judges it; see [`Caller`]). FIFOs,
+//! sockets and devices are counted and never opened. Each entry costs one
+//! `fstatat` -- on a network file system every system call is a round trip --
+//! and each executable is handed to a visitor with that stat and the
+//! directory's descriptor, while its directory is open: every per-file system
+//! call is relative to that descriptor instead of re-resolving the whole path.
 //! Results come back sorted: by root, then byte-wise by relative path.
 
 use std::collections::HashSet;
