@@ -149,7 +149,9 @@ def scan(
     digest cache) and mismatches are reported as rejections. For every
     dag_id the report names the winner under the same rule, decided by the
     same code, as :func:`find` (``resolve_schema_version`` as there):
-    :meth:`ScanReport.winner` is what ``find`` returns.
+    :meth:`ScanReport.winner` is what ``find`` returns. ``threads`` (1 to 256)
+    overrides the automatic choice: one per CPU on local disks, 48 when a
+    root is on a network file system.
 
     Example:
         >>> report = afbundle.scan(["/opt/airflow/executable-bundles"])
