@@ -73,6 +73,55 @@ pub fn lock_for_fork() -> ForkGuard {
     ForkGuard { _held: cache() }
 }
 
+/// Whether a digest of the file state in `key` may be remembered now.
+///
+/// The racy-timestamp rule (git's "racily clean" entries): a file modified
+/// again within the same timestamp tick as the state that was hashed keeps
+/// the same `mtime`/`ctime`, so a key taken in that tick could vouch for
+/// later bytes. Only once the clock has moved past that tick can every later
+/// modification show in the key; until then nothing is remembered (the file
+/// is simply hashed again next time).
+pub fn may_remember(key: &DigestKey) -> bool {
+    let granularity = timestamp_granularity_ns(key.mtime_ns, key.ctime_ns);
+    settled(key.mtime_ns, key.ctime_ns, realtime_ns(), granularity)
+}
+
+/// Whether `now_ns` is at least `granularity_ns` past both timestamps.
+pub fn settled(mtime_ns: i128, ctime_ns: i128, now_ns: i128, granularity_ns: i128) -> bool {
+    now_ns - mtime_ns.max(ctime_ns) >= granularity_ns
+}
+
+/// How far apart two modifications must be to get different timestamps:
+/// two seconds where both timestamps are whole seconds (file systems with
+/// 1-2 s timestamps, and FAT's 2 s), else twice the resolution of the
+/// coarse clock the kernel stamps files with (a fine-grained stamp may run
+/// ahead of the coarse clock by up to one tick).
+pub fn timestamp_granularity_ns(mtime_ns: i128, ctime_ns: i128) -> i128 {
+    const SECOND: i128 = 1_000_000_000;
+    if mtime_ns % SECOND == 0 && ctime_ns % SECOND == 0 {
+        return 2 * SECOND;
+    }
+    let mut res = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `res` is a valid, writable timespec.
+    let ok = unsafe { libc::clock_getres(libc::CLOCK_REALTIME_COARSE, &mut res) } == 0;
+    let tick = if ok {
+        i128::from(res.tv_sec) * SECOND + i128::from(res.tv_nsec)
+    } else {
+        SECOND / 100
+    };
+    2 * tick.clamp(1_000_000, SECOND)
+}
+
+fn realtime_ns() -> i128 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    }
+}
+
 /// Forget everything.
 pub fn clear() {
     cache().clear();
@@ -98,6 +147,30 @@ mod tests {
             ctime_ns,
             expected: [0; 32],
         }
+    }
+
+    #[test]
+    fn a_state_is_remembered_only_once_its_tick_has_passed() {
+        let g = timestamp_granularity_ns(1_000_000_001, 1_000_000_002);
+        assert!((2_000_000..=2_000_000_000).contains(&g), "{g}");
+        assert!(!settled(100, 100, 100, g));
+        assert!(!settled(100, 100 + g, 100 + g, g));
+        assert!(settled(100, 100, 100 + g, g));
+        assert_eq!(
+            timestamp_granularity_ns(5_000_000_000, 7_000_000_000),
+            2_000_000_000
+        );
+        let now = realtime_ns();
+        assert!(!may_remember(&DigestKey {
+            mtime_ns: now,
+            ctime_ns: now - 10,
+            ..key(0)
+        }));
+        assert!(may_remember(&DigestKey {
+            mtime_ns: now - 3_000_000_000,
+            ctime_ns: now - 3_000_000_001,
+            ..key(0)
+        }));
     }
 
     #[test]

@@ -7,15 +7,34 @@
 //! full key and a SHA-256 checksum, so a torn, truncated, foreign or
 //! corrupted entry reads as a miss — never as a false "verified".
 //!
-//! Trust: whoever can write the cache can vouch for a tampered binary, so the
-//! directory must be owned by the current user and not writable by group or
-//! others; otherwise it is refused (the caller logs a warning and hashes).
+//! Trust: whoever can write the cache can vouch for a tampered binary, and
+//! whoever can redirect it can make eviction delete the worker's files. So
+//! the directory is resolved ONCE, component by component, without letting
+//! anyone but root and the current user choose where a component leads:
+//! every directory on the way must be owned by root or the current user and
+//! not writable by group or others — unless it is sticky (like `/tmp`), in
+//! which case the entry taken from it must be owned by root or the current
+//! user (OpenSSH's `safe_path` rule, extended with the sticky bit). Symlinks
+//! are followed only when found in such a trusted directory. The cache
+//! directory itself must be owned by the current user and not writable by
+//! group or others. Every later operation (shard lookup, entry open, write,
+//! rename, eviction) is relative to the descriptor opened then, with
+//! `O_NOFOLLOW`, and each shard is checked the same way on its descriptor.
+//! Eviction only ever unlinks regular files owned by the current user whose
+//! names are cache entry (or cache temporary) names.
 
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::collections::VecDeque;
+use std::ffi::{CStr, CString, OsString};
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat, CWD};
+use rustix::io::Errno;
 
 use crate::cache::DigestKey;
 use crate::hash::sha256;
@@ -26,128 +45,363 @@ const ENTRY_MAGIC: &[u8; 8] = b"AFBDC\x002\n";
 const MAX_ENTRY: u64 = 8192;
 /// Entries kept per shard before the oldest are evicted (256 shards).
 pub const SHARD_CAPACITY: usize = 64;
+/// Symlinks followed while resolving the cache directory (as the kernel's MAXSYMLINKS).
+const MAX_SYMLINKS: usize = 40;
+/// Length of an entry's file name inside its shard (hex of 15 bytes).
+const ENTRY_NAME_LEN: usize = 30;
+/// Prefix of the temporary file an entry is written to before the rename.
+const TMP_PREFIX: &[u8] = b".tmp-";
 
-/// A validated cache directory.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An open, checked cache directory: a handle to open once and pass around.
+///
+/// Cloning is cheap (a reference count); the directory descriptor is closed
+/// when the last clone is dropped.
+#[derive(Clone, Debug)]
 pub struct DiskCache {
-    dir: PathBuf,
+    inner: Arc<Inner>,
     shard_capacity: usize,
 }
 
+#[derive(Debug)]
+struct Inner {
+    /// The cache directory, opened `O_DIRECTORY` after the checks.
+    dir: OwnedFd,
+    /// The path it was opened by (for messages only; never re-resolved).
+    path: PathBuf,
+    /// The effective uid that owns the cache.
+    euid: u32,
+}
+
+fn geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 impl DiskCache {
-    /// Create (mode 0700) or open `dir`, refusing one that others could write.
+    /// Create (mode 0700, missing parents too) or open `dir`, refusing one
+    /// that anyone but root and the current user could write or redirect.
     pub fn open(dir: &Path) -> Result<Self, String> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("cannot create cache directory {}: {e}", dir.display()))?;
-        check_private_dir(dir)?;
+        if dir.as_os_str().is_empty() {
+            return Err("the cache directory path is empty".into());
+        }
+        let euid = geteuid();
+        let fd = open_trusted_dir(dir, euid)?;
+        let st = rfs::fstat(&fd)
+            .map_err(|e| format!("cannot stat cache directory {}: {e}", dir.display()))?;
+        check_private(&st, euid, &dir.display().to_string())?;
         Ok(DiskCache {
-            dir: dir.to_path_buf(),
+            inner: Arc::new(Inner {
+                dir: fd,
+                path: dir.to_path_buf(),
+                euid,
+            }),
             shard_capacity: SHARD_CAPACITY,
         })
     }
 
-    /// The directory holding the entries.
+    /// The path the directory was opened by (for messages; the handle never
+    /// resolves it again).
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.inner.path
     }
 
-    fn entry_path(&self, key_bytes: &[u8]) -> (PathBuf, PathBuf) {
+    /// The shard (name) and entry (name) of a key.
+    fn entry_name(key_bytes: &[u8]) -> (CString, CString) {
         let name = hex(&sha256(key_bytes)[..16]);
-        let shard = self.dir.join(&name[..2]);
-        (shard.join(&name[2..]), shard)
+        let shard = CString::new(&name[..2]).expect("hex has no NUL");
+        let entry = CString::new(&name[2..]).expect("hex has no NUL");
+        (shard, entry)
+    }
+
+    /// Open the shard directory `name`, creating it when `create`; `None`
+    /// when it is missing or is not a private directory of ours.
+    fn shard(&self, name: &CStr, create: bool) -> Option<OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = match rfs::openat(&self.inner.dir, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) if create => {
+                match rfs::mkdirat(&self.inner.dir, name, Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(_) => return None,
+                }
+                rfs::openat(&self.inner.dir, name, flags, Mode::empty()).ok()?
+            }
+            Err(_) => return None,
+        };
+        let st = rfs::fstat(&fd).ok()?;
+        check_private(&st, self.inner.euid, "").ok()?;
+        Some(fd)
     }
 
     /// The digest stored for `key`, if a valid entry exists.
     pub fn get(&self, key: &DigestKey) -> Option<[u8; 32]> {
         let key_bytes = encode_key(key);
-        let (path, _) = self.entry_path(&key_bytes);
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&path)
-            .ok()?;
-        let meta = file.metadata().ok()?;
-        // SAFETY: geteuid has no preconditions.
-        if !meta.is_file() || meta.uid() != unsafe { libc::geteuid() } || meta.len() > MAX_ENTRY {
+        let (shard, entry) = Self::entry_name(&key_bytes);
+        let shard = self.shard(&shard, false)?;
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = rfs::openat(&shard, &*entry, flags, Mode::empty()).ok()?;
+        let st = rfs::fstat(&fd).ok()?;
+        if !is_own_regular_file(&st, self.inner.euid) || st.st_size as u64 > MAX_ENTRY {
             return None;
         }
-        let mut raw = Vec::with_capacity(meta.len() as usize);
-        file.take(MAX_ENTRY).read_to_end(&mut raw).ok()?;
+        let mut raw = Vec::with_capacity(st.st_size as usize);
+        File::from(fd).take(MAX_ENTRY).read_to_end(&mut raw).ok()?;
         decode_entry(&raw, &key_bytes)
     }
 
     /// Store `digest` for `key` (best effort: a failure only costs a future hash).
     pub fn put(&self, key: &DigestKey, digest: &[u8; 32]) -> Result<(), String> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let key_bytes = encode_key(key);
-        let (path, shard) = self.entry_path(&key_bytes);
-        DirBuilder::new()
-            .mode(0o700)
-            .create(&shard)
-            .or_else(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(|e| format!("cannot create {}: {e}", shard.display()))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&shard)
+        let (shard_name, entry) = Self::entry_name(&key_bytes);
+        let shard = self.shard(&shard_name, true).ok_or_else(|| {
+            format!(
+                "cannot use shard {:?} of cache directory {}",
+                shard_name,
+                self.dir().display()
+            )
+        })?;
+        let mut tmp = TMP_PREFIX.to_vec();
+        tmp.extend_from_slice(entry.as_bytes());
+        tmp.extend_from_slice(
+            format!(
+                "-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            )
+            .as_bytes(),
+        );
+        let tmp = CString::new(tmp).expect("no NUL");
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rfs::openat(&shard, &*tmp, flags, Mode::from_raw_mode(0o600))
             .map_err(|e| format!("cannot write cache entry: {e}"))?;
-        tmp.write_all(&encode_entry(&key_bytes, digest))
-            .map_err(|e| format!("cannot write cache entry: {e}"))?;
-        tmp.persist(&path)
-            .map_err(|e| format!("cannot store cache entry: {}", e.error))?;
-        evict(&shard, self.shard_capacity);
+        let written = File::from(fd)
+            .write_all(&encode_entry(&key_bytes, digest))
+            .map_err(|e| format!("cannot write cache entry: {e}"))
+            .and_then(|()| {
+                rfs::renameat(&shard, &*tmp, &shard, &*entry)
+                    .map_err(|e| format!("cannot store cache entry: {e}"))
+            });
+        if written.is_err() {
+            let _ = rfs::unlinkat(&shard, &*tmp, AtFlags::empty());
+        }
+        written?;
+        evict(shard.as_fd(), self.shard_capacity, self.inner.euid);
         Ok(())
     }
 }
 
-fn check_private_dir(dir: &Path) -> Result<(), String> {
-    let meta = fs::metadata(dir)
-        .map_err(|e| format!("cannot stat cache directory {}: {e}", dir.display()))?;
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    if !meta.is_dir() {
-        return Err(format!("cache path {} is not a directory", dir.display()));
+/// Refuse a directory that is not ours alone to write (`label` names it).
+fn check_private(st: &Stat, euid: u32, label: &str) -> Result<(), String> {
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return Err(format!("cache path {label} is not a directory"));
     }
-    if meta.uid() != euid {
+    if st.st_uid != euid {
         return Err(format!(
-            "cache directory {} is owned by uid {}, not by the current user (uid {euid})",
-            dir.display(),
-            meta.uid()
+            "cache directory {label} is owned by uid {}, not by the current user (uid {euid})",
+            st.st_uid
         ));
     }
-    if meta.mode() & 0o022 != 0 {
+    if st.st_mode & 0o022 != 0 {
         return Err(format!(
-            "cache directory {} is writable by group or others (mode {:o}); anyone who can \
+            "cache directory {label} is writable by group or others (mode {:o}); anyone who can \
              write it could vouch for a tampered binary",
-            dir.display(),
-            meta.mode() & 0o7777
+            st.st_mode & 0o7777
         ));
     }
     Ok(())
 }
 
-/// Keep at most `capacity` entries in a shard, dropping the oldest.
-fn evict(shard: &Path, capacity: usize) {
-    let Ok(entries) = fs::read_dir(shard) else {
+fn is_own_regular_file(st: &Stat, euid: u32) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_uid == euid
+}
+
+/// Whether a directory may lead us on: owned by root or us, and not
+/// writable by group or others unless sticky (entries then checked one by one).
+fn check_ancestor(st: &Stat, euid: u32, path: &Path) -> Result<(), String> {
+    if st.st_uid != 0 && st.st_uid != euid {
+        return Err(format!(
+            "{} (on the way to the cache directory) is owned by uid {}, neither root nor the \
+             current user (uid {euid}), who could redirect the cache",
+            path.display(),
+            st.st_uid
+        ));
+    }
+    if st.st_mode & 0o022 != 0 && st.st_mode & libc::S_ISVTX == 0 {
+        return Err(format!(
+            "{} (on the way to the cache directory) is writable by group or others and not \
+             sticky (mode {:o}); they could redirect the cache",
+            path.display(),
+            st.st_mode & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `entry` (found in `parent`) may be trusted: in a sticky,
+/// shared-writable directory only entries of root or us are (others could
+/// not have been renamed over by anyone else, but their owner chose them).
+fn check_entry(parent: &Stat, entry: &Stat, euid: u32, path: &Path) -> Result<(), String> {
+    if parent.st_mode & 0o022 != 0 && entry.st_uid != 0 && entry.st_uid != euid {
+        return Err(format!(
+            "{} (on the way to the cache directory) is owned by uid {} in a directory others \
+             can write; it could lead anywhere",
+            path.display(),
+            entry.st_uid
+        ));
+    }
+    Ok(())
+}
+
+/// Open `path` as a directory, creating missing components (mode 0700),
+/// resolving symlinks ourselves so that only trusted directories decide
+/// where the path leads (see the module docs).
+fn open_trusted_dir(path: &Path, euid: u32) -> Result<OwnedFd, String> {
+    let abs = std::path::absolute(path)
+        .map_err(|e| format!("cannot resolve cache directory {}: {e}", path.display()))?;
+    let fail = |what: &str, at: &Path, e: Errno| format!("cannot {what} {}: {e}", at.display());
+    let opath = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let root =
+        rfs::openat(CWD, "/", opath, Mode::empty()).map_err(|e| fail("open", Path::new("/"), e))?;
+    let root_st = rfs::fstat(&root).map_err(|e| fail("stat", Path::new("/"), e))?;
+    check_ancestor(&root_st, euid, Path::new("/"))?;
+    // The directories walked so far (physical, so `..` pops), with their
+    // stat and the path spelled as walked (for messages).
+    let mut stack: Vec<(OwnedFd, Stat, PathBuf)> = vec![(root, root_st, PathBuf::from("/"))];
+    let mut pending: VecDeque<OsString> = components(&abs);
+    let mut links = 0;
+    let mut creations = 0;
+    while let Some(name) = pending.pop_front() {
+        if name.is_empty() || name == "." {
+            continue;
+        }
+        if name == ".." {
+            if stack.len() > 1 {
+                stack.pop();
+            }
+            continue;
+        }
+        let (parent, parent_st, parent_path) = stack.last().expect("root stays");
+        let here = parent_path.join(&name);
+        let cname = CString::new(name.as_bytes())
+            .map_err(|_| format!("cache directory {} contains NUL", path.display()))?;
+        let st = match rfs::statat(parent, &*cname, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) if creations < 256 => {
+                creations += 1;
+                match rfs::mkdirat(parent, &*cname, Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(fail("create cache directory", &here, e)),
+                }
+                pending.push_front(name);
+                continue;
+            }
+            Err(e) => return Err(fail("stat", &here, e)),
+        };
+        check_entry(parent_st, &st, euid, &here)?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Symlink => {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(fail("resolve", path, Errno::LOOP));
+                }
+                let target = rfs::readlinkat(parent, &*cname, Vec::new())
+                    .map_err(|e| fail("read link", &here, e))?;
+                let target = PathBuf::from(OsString::from_vec(target.into_bytes()));
+                if target.is_absolute() {
+                    stack.truncate(1);
+                }
+                for part in components(&target).into_iter().rev() {
+                    pending.push_front(part);
+                }
+            }
+            FileType::Directory => {
+                let fd = rfs::openat(parent, &*cname, opath, Mode::empty())
+                    .map_err(|e| fail("open", &here, e))?;
+                let fd_st = rfs::fstat(&fd).map_err(|e| fail("stat", &here, e))?;
+                if (fd_st.st_dev, fd_st.st_ino) != (st.st_dev, st.st_ino) {
+                    return Err(format!("{} changed while it was opened", here.display()));
+                }
+                check_entry(parent_st, &fd_st, euid, &here)?;
+                if !pending.is_empty() {
+                    check_ancestor(&fd_st, euid, &here)?;
+                }
+                stack.push((fd, fd_st, here));
+            }
+            _ => return Err(format!("cache path {} is not a directory", here.display())),
+        }
+    }
+    let (last, _, last_path) = stack.pop().expect("root stays");
+    // Reopen the final directory for reading ("." of an O_PATH descriptor is
+    // that same directory).
+    rfs::openat(
+        &last,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| fail("open cache directory", &last_path, e))
+}
+
+fn components(path: &Path) -> VecDeque<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect()
+}
+
+/// Whether `name` is one this cache writes in a shard: an entry (30 lowercase
+/// hex digits) or an entry's temporary file.
+fn is_cache_file_name(name: &[u8]) -> bool {
+    let is_hex = |b: &[u8]| b.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    if name.len() == ENTRY_NAME_LEN {
+        return is_hex(name);
+    }
+    match name.strip_prefix(TMP_PREFIX) {
+        Some(rest) if rest.len() > ENTRY_NAME_LEN => {
+            is_hex(&rest[..ENTRY_NAME_LEN])
+                && rest[ENTRY_NAME_LEN] == b'-'
+                && rest[ENTRY_NAME_LEN + 1..]
+                    .iter()
+                    .all(|c| c.is_ascii_digit() || *c == b'-')
+        }
+        _ => false,
+    }
+}
+
+/// Keep at most `capacity` entries in a shard, dropping the oldest. Only
+/// regular files of ours with cache file names are ever removed, by name
+/// relative to the shard's descriptor.
+fn evict(shard: BorrowedFd<'_>, capacity: usize, euid: u32) {
+    let Ok(mut dir) = rfs::Dir::read_from(shard) else {
         return;
     };
-    let mut files: Vec<(i64, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| Some((e.metadata().ok()?.mtime(), e.path())))
-        .collect();
+    let mut files: Vec<((i128, i128), CString)> = Vec::new();
+    while let Some(Ok(entry)) = dir.read() {
+        let name = entry.file_name();
+        if !is_cache_file_name(name.to_bytes()) {
+            continue;
+        }
+        let Ok(st) = rfs::statat(shard, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        if is_own_regular_file(&st, euid) {
+            files.push((
+                (i128::from(st.st_mtime), i128::from(st.st_mtime_nsec)),
+                name.to_owned(),
+            ));
+        }
+    }
     if files.len() <= capacity {
         return;
     }
     files.sort();
-    for (_, path) in &files[..files.len() - capacity] {
-        let _ = fs::remove_file(path);
+    for (_, name) in &files[..files.len() - capacity] {
+        let _ = rfs::unlinkat(shard, &**name, AtFlags::empty());
     }
 }
 
@@ -196,7 +450,8 @@ fn decode_entry(raw: &[u8], key_bytes: &[u8]) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn key(path: &str, ctime_ns: i128) -> DigestKey {
         DigestKey {
@@ -210,6 +465,16 @@ mod tests {
             expected: [3; 32],
         }
     }
+
+    fn entry_path(cache: &DiskCache, key: &DigestKey) -> PathBuf {
+        let (shard, entry) = DiskCache::entry_name(&encode_key(key));
+        cache
+            .dir()
+            .join(OsStr::from_bytes(shard.as_bytes()))
+            .join(OsStr::from_bytes(entry.as_bytes()))
+    }
+
+    use std::ffi::OsStr;
 
     #[test]
     fn a_stored_digest_is_found_again_by_a_new_handle() {
@@ -231,7 +496,7 @@ mod tests {
         let cache = DiskCache::open(dir.path()).unwrap();
         let k = key("/b", 1);
         cache.put(&k, &[9; 32]).unwrap();
-        let (path, _) = cache.entry_path(&encode_key(&k));
+        let path = entry_path(&cache, &k);
         let mut raw = fs::read(&path).unwrap();
         for cut in [0, 1, 8, raw.len() / 2, raw.len() - 1] {
             fs::write(&path, &raw[..cut]).unwrap();
@@ -250,6 +515,88 @@ mod tests {
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o770)).unwrap();
         let err = DiskCache::open(dir.path()).unwrap_err();
         assert!(err.contains("writable by group or others"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_path_is_refused() {
+        assert!(DiskCache::open(Path::new("")).is_err());
+    }
+
+    #[test]
+    fn a_group_writable_ancestor_that_is_not_sticky_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o775)).unwrap();
+        let err = DiskCache::open(&shared.join("mine")).unwrap_err();
+        assert!(err.contains("not sticky"), "{err}");
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        DiskCache::open(&shared.join("mine")).unwrap();
+    }
+
+    #[test]
+    fn symlinks_in_trusted_directories_are_followed_and_resolved_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink("real", dir.path().join("link")).unwrap();
+        let cache = DiskCache::open(&dir.path().join("link/../link/c")).unwrap();
+        cache.put(&key("/b", 1), &[9; 32]).unwrap();
+        assert!(real.join("c").is_dir());
+        // Re-pointing the link later changes nothing for the open handle.
+        let other = dir.path().join("other");
+        fs::create_dir(&other).unwrap();
+        fs::remove_file(dir.path().join("link")).unwrap();
+        std::os::unix::fs::symlink("other", dir.path().join("link")).unwrap();
+        cache.put(&key("/b", 2), &[9; 32]).unwrap();
+        assert_eq!(cache.get(&key("/b", 1)), Some([9; 32]));
+        assert_eq!(fs::read_dir(&other).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_shard_replaced_by_a_symlink_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(&dir.path().join("c")).unwrap();
+        let k = key("/b", 1);
+        let path = entry_path(&cache, &k);
+        let victim = dir.path().join("victim");
+        fs::create_dir(&victim).unwrap();
+        std::os::unix::fs::symlink(&victim, path.parent().unwrap()).unwrap();
+        assert!(cache.put(&k, &[9; 32]).is_err());
+        assert_eq!(cache.get(&k), None);
+        assert_eq!(fs::read_dir(&victim).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn eviction_removes_only_cache_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = DiskCache::open(dir.path()).unwrap();
+        cache.shard_capacity = 1;
+        let k = key("/b", 0);
+        let shard = entry_path(&cache, &k).parent().unwrap().to_path_buf();
+        cache.put(&k, &[1; 32]).unwrap();
+        fs::write(shard.join("precious"), b"x").unwrap();
+        fs::write(shard.join("0123456789abcdef0123456789abcdef"), b"x").unwrap();
+        let mut i = 1;
+        while entry_path(&cache, &key("/b", i)).parent().unwrap() != shard {
+            i += 1;
+        }
+        cache.put(&key("/b", i), &[1; 32]).unwrap();
+        assert!(shard.join("precious").exists());
+        assert!(shard.join("0123456789abcdef0123456789abcdef").exists());
+        assert_eq!(cache.get(&key("/b", i)), Some([1; 32]));
+        assert_eq!(cache.get(&k), None);
+    }
+
+    #[test]
+    fn cache_file_names() {
+        assert!(is_cache_file_name(b"0123456789abcdef0123456789abcd"));
+        assert!(is_cache_file_name(
+            b".tmp-0123456789abcdef0123456789abcd-12-3"
+        ));
+        assert!(!is_cache_file_name(b"0123456789ABCDEF0123456789abcd"));
+        assert!(!is_cache_file_name(b"precious"));
+        assert!(!is_cache_file_name(b".tmp-0123456789abcdef0123456789abcd"));
     }
 
     #[test]

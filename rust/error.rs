@@ -46,6 +46,29 @@ pub enum ErrorKind {
         /// What the top level is ("list", "string", "null", ...).
         found: &'static str,
     },
+    /// Trusted signers were required and the bundle's signature did not
+    /// satisfy them, or the signer file itself is unusable.
+    #[error("{detail}")]
+    Signature {
+        /// Which check failed.
+        problem: crate::signature::Problem,
+        /// What was found, in words.
+        detail: String,
+    },
+    /// A region too large to be read into memory whole (stream it to a file instead).
+    #[error(
+        "{what} is {len} bytes, more than the {limit}-byte limit for reading it into memory{hint}"
+    )]
+    TooLarge {
+        /// The region ("source region", ...).
+        what: &'static str,
+        /// Its length.
+        len: u64,
+        /// The in-memory limit (or the size that could not be allocated).
+        limit: u64,
+        /// What to do instead, or why the allocation failed.
+        hint: &'static str,
+    },
     /// An operating-system error.
     #[error("cannot {op}: {source}")]
     Io {
@@ -79,6 +102,8 @@ impl ErrorKind {
             ErrorKind::Format(_) => "format",
             ErrorKind::DigestMismatch { .. } | ErrorKind::Changed(_) => "integrity",
             ErrorKind::Manifest(_) | ErrorKind::ManifestNotAMapping { .. } => "manifest",
+            ErrorKind::Signature { .. } => "signature",
+            ErrorKind::TooLarge { .. } => "too_large",
             ErrorKind::Io { .. } => "io",
         }
     }
@@ -111,6 +136,9 @@ impl ErrorKind {
             ],
             ErrorKind::ManifestNotAMapping { found } => vec![("found", Str((*found).into()))],
             ErrorKind::Changed(detail) => vec![("detail", Str(detail.clone()))],
+            ErrorKind::Signature { problem, .. } => {
+                vec![("problem", Str(problem.name().to_owned()))]
+            }
             ErrorKind::Io { op, source } => {
                 let mut context = vec![("op", Str((*op).into()))];
                 if let Some(errno) = source.raw_os_error() {
@@ -118,17 +146,26 @@ impl ErrorKind {
                 }
                 context
             }
+            ErrorKind::TooLarge {
+                what, len, limit, ..
+            } => vec![
+                ("what", Str((*what).into())),
+                ("len", Int(i64::try_from(*len).unwrap_or(i64::MAX))),
+                ("limit", Int(i64::try_from(*limit).unwrap_or(i64::MAX))),
+            ],
             ErrorKind::NotABundle(_) | ErrorKind::Format(_) | ErrorKind::Manifest(_) => vec![],
         }
     }
 
     /// Every [`ErrorKind::name`], once: the table Python's `errors.KINDS` mirrors.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 8] = [
         "not_a_bundle",
         "footer_version",
         "format",
         "integrity",
         "manifest",
+        "signature",
+        "too_large",
         "io",
     ];
 }

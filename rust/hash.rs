@@ -9,7 +9,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc;
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 use crate::error::ErrorKind;
 
@@ -99,6 +99,114 @@ fn read_some(file: &File, buf: &mut [u8], offset: u64, len: u64) -> Result<usize
     }
 }
 
+/// The hash of a whole file that a signature covers (sshsig allows two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WholeFile {
+    /// SHA-256.
+    Sha256,
+    /// SHA-512 (what `ssh-keygen -Y sign` uses by default).
+    Sha512,
+}
+
+enum WholeHasher {
+    Sha256(Sha256),
+    Sha512(Sha512),
+}
+
+impl WholeHasher {
+    fn new(alg: WholeFile) -> Self {
+        match alg {
+            WholeFile::Sha256 => WholeHasher::Sha256(Sha256::new()),
+            WholeFile::Sha512 => WholeHasher::Sha512(Sha512::new()),
+        }
+    }
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            WholeHasher::Sha256(h) => h.update(bytes),
+            WholeHasher::Sha512(h) => h.update(bytes),
+        }
+    }
+    fn finalize(self) -> Vec<u8> {
+        match self {
+            WholeHasher::Sha256(h) => h.finalize().to_vec(),
+            WholeHasher::Sha512(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// Bytes read per positioned read when one pass feeds two hashes.
+const TWO_HASH_CHUNK: usize = 4 * CHUNK;
+
+/// In ONE read of bytes `[0, len)` of `file`: its `alg` digest and, when
+/// `prefix` is given, the SHA-256 of bytes `[0, prefix)` as well.
+///
+/// Both hashes of a chunk run at once (the prefix's SHA-256 on a second
+/// thread) so verifying a signature and the trailer digest costs about one
+/// SHA-512 pass, not the sum. A file shorter than `len` is an
+/// [`ErrorKind::Changed`].
+pub fn digest_whole(
+    file: &File,
+    len: u64,
+    alg: WholeFile,
+    prefix: Option<u64>,
+) -> Result<(Option<[u8; 32]>, Vec<u8>), ErrorKind> {
+    let prefix = prefix.map(|p| p.min(len));
+    if alg == WholeFile::Sha256 {
+        if let Some(prefix) = prefix {
+            return sha256_prefix_and_whole(file, len, prefix);
+        }
+    }
+    let mut whole = WholeHasher::new(alg);
+    let mut head = Sha256::new();
+    let size = usize::try_from(len).map_or(TWO_HASH_CHUNK, |l| l.clamp(1, TWO_HASH_CHUNK));
+    let mut buf = vec![0u8; size];
+    let mut offset = 0u64;
+    while offset < len {
+        let want = usize::try_from(len - offset).map_or(buf.len(), |rest| rest.min(buf.len()));
+        let n = read_some(file, &mut buf[..want], offset, len)?;
+        let chunk = &buf[..n];
+        let head_len = prefix.map_or(0, |p| p.saturating_sub(offset).min(n as u64) as usize);
+        if head_len >= CHUNK {
+            std::thread::scope(|scope| {
+                let head = &mut head;
+                scope.spawn(move || head.update(&chunk[..head_len]));
+                whole.update(chunk);
+            });
+        } else {
+            head.update(&chunk[..head_len]);
+            whole.update(chunk);
+        }
+        offset += n as u64;
+    }
+    Ok((prefix.map(|_| head.finalize().into()), whole.finalize()))
+}
+
+/// Both digests are SHA-256: ONE hash run, finalised once at `prefix` (on a
+/// copy of its state) and once at the end.
+fn sha256_prefix_and_whole(
+    file: &File,
+    len: u64,
+    prefix: u64,
+) -> Result<(Option<[u8; 32]>, Vec<u8>), ErrorKind> {
+    let mut hasher = Sha256::new();
+    let mut head = (prefix == 0).then(|| hasher.clone().finalize().into());
+    let size = usize::try_from(len).map_or(TWO_HASH_CHUNK, |l| l.clamp(1, TWO_HASH_CHUNK));
+    let mut buf = vec![0u8; size];
+    let mut offset = 0u64;
+    while offset < len {
+        // Stop each read at the prefix boundary so the state can be copied there.
+        let limit = if offset < prefix { prefix } else { len };
+        let want = usize::try_from(limit - offset).map_or(buf.len(), |rest| rest.min(buf.len()));
+        let n = read_some(file, &mut buf[..want], offset, len)?;
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+        if offset == prefix {
+            head = Some(hasher.clone().finalize().into());
+        }
+    }
+    Ok((head, hasher.finalize().to_vec()))
+}
+
 /// SHA-256 of an in-memory buffer.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
@@ -139,6 +247,33 @@ mod tests {
         }
         let err = sha256_prefix(&f, data.len() as u64 + 1).unwrap_err();
         assert!(matches!(err, ErrorKind::Changed(_)), "{err}");
+    }
+
+    #[test]
+    fn one_pass_gives_the_prefix_and_the_whole_file_digest() {
+        let data: Vec<u8> = (0..(TWO_HASH_CHUNK * 2 + 999))
+            .map(|i| (i % 241) as u8)
+            .collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        let len = data.len() as u64;
+        for prefix in [0usize, 5, CHUNK, TWO_HASH_CHUNK + 3, data.len()] {
+            let (head, whole) =
+                digest_whole(&f, len, WholeFile::Sha512, Some(prefix as u64)).unwrap();
+            assert_eq!(head.unwrap(), sha256(&data[..prefix]), "{prefix}");
+            assert_eq!(whole, Sha512::digest(&data).to_vec());
+            let (head, whole) =
+                digest_whole(&f, len, WholeFile::Sha256, Some(prefix as u64)).unwrap();
+            assert_eq!(head.unwrap(), sha256(&data[..prefix]), "{prefix}");
+            assert_eq!(whole, sha256(&data).to_vec());
+        }
+        let (head, whole) = digest_whole(&f, len, WholeFile::Sha256, None).unwrap();
+        assert!(head.is_none());
+        assert_eq!(whole, sha256(&data).to_vec());
+        assert!(matches!(
+            digest_whole(&f, len + 1, WholeFile::Sha512, None),
+            Err(ErrorKind::Changed(_))
+        ));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub mod scan;
 #[deny(missing_docs)]
 pub mod sealed;
 #[deny(missing_docs)]
+pub mod signature;
+#[deny(missing_docs)]
 pub mod trailer;
 #[deny(missing_docs)]
 pub mod walk;
@@ -47,6 +49,8 @@ mod py_pack;
 mod py_records;
 #[cfg(feature = "python")]
 mod py_scan;
+#[cfg(feature = "python")]
+mod py_signature;
 
 #[cfg(feature = "python")]
 use pyo3::prelude::*;
@@ -69,6 +73,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "ERROR_KINDS",
         pyo3::types::PyTuple::new(m.py(), error::ErrorKind::NAMES)?,
     )?;
+    m.add_class::<py_signature::PyTrustedSigners>()?;
+    m.add("SIGNATURE_NAMESPACE", signature::NAMESPACE)?;
     m.add_function(wrap_pyfunction!(py_bundle::read_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::clear_digest_cache, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::check_cache_dir, m)?)?;

@@ -6,24 +6,27 @@
 //! only by `rename(2)` after an `fsync`, so a reader sees the old file or the
 //! whole new bundle, never half of one. The binary is never executed.
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::atomic::PendingOutput;
+
 use crate::error::{ErrorKind, Result};
+use crate::hash::CHUNK;
 use crate::manifest::{self, MAX_MANIFEST_BYTES};
 use crate::reader::OpenFile;
-use crate::trailer::Trailer;
+use crate::trailer::{hex, Trailer};
 
 /// Write a bundle at `output` from the executable at `binary`.
 ///
 /// `manifest` must load as a YAML mapping. When `binary` already ends with a
 /// bundle trailer it is refused unless `replace_footer`, in which case the
-/// old source, manifest and trailer are dropped first. The output keeps the
-/// binary's permission bits, with execute added wherever read is allowed.
+/// old source, manifest and trailer are dropped first. The output's
+/// permission bits are the binary's, with execute added wherever read is
+/// allowed, then limited by the umask; never setuid, setgid or sticky.
 pub fn pack(
     binary: &Path,
     output: &Path,
@@ -58,56 +61,19 @@ pub fn pack(
     if binary_len == 0 {
         return Err(ErrorKind::Format("the binary is empty".into()).at(binary));
     }
-    let mode = fs::metadata(binary)
-        .map_err(|e| ErrorKind::io("stat", e).at(binary))?
-        .permissions()
-        .mode()
-        & 0o7777;
+    // The descriptor's mode, not the path's: the file read is the file described.
+    let mode = input.state().mode & 0o777;
     let mode = mode | ((mode & 0o444) >> 2);
 
-    let dir = output_dir(output)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".afbundle-pack-")
-        .tempfile_in(dir)
-        .map_err(|e| ErrorKind::io("create temporary file", e).at(dir))?;
-    let digest = copy_hashing(&input, binary_len, tmp.as_file_mut()).map_err(|k| k.at(binary))?;
+    let mut out = PendingOutput::create(output, mode)?;
+    let digest = copy_hashing(&input, binary_len, out.file()).map_err(|k| k.at(binary))?;
     let trailer = Trailer::new(source_len, metadata_len, digest);
     let tail = [source, manifest, &trailer.to_bytes()].concat();
-    let file = tmp.as_file_mut();
-    file.write_all(&tail)
-        .and_then(|()| file.set_permissions(Permissions::from_mode(mode)))
-        .and_then(|()| file.sync_all())
-        .map_err(|e| ErrorKind::io("write bundle", e).at(tmp.path()))?;
+    out.file()
+        .write_all(&tail)
+        .map_err(|e| ErrorKind::io("write bundle", e).at(output))?;
     input.ensure_unchanged().map_err(|k| k.at(binary))?;
-    tmp.persist(output)
-        .map_err(|e| ErrorKind::io("rename into place", e.error).at(output))?;
-    // Make the rename itself durable.
-    if let Ok(d) = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(dir)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// The directory `output` will be written in; it must exist (a plain OS
-/// error with errno and path, not the temporary file's name).
-fn output_dir(output: &Path) -> Result<&Path> {
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    match fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => Ok(dir),
-        Ok(_) => Err(ErrorKind::io(
-            "write into",
-            std::io::Error::from_raw_os_error(libc::ENOTDIR),
-        )
-        .at(dir)),
-        Err(e) => Err(ErrorKind::io("write into", e).at(dir)),
-    }
+    out.commit()
 }
 
 /// Copy bytes `[0, len)` of `input` to `out`, returning their SHA-256.
@@ -118,25 +84,67 @@ fn copy_hashing(input: &OpenFile, len: u64, out: &mut File) -> Result<[u8; 32], 
 }
 
 /// The binary region of the bundle at `bundle` written to `output` (atomically).
-pub fn strip(bundle: &Path, output: &Path) -> Result<()> {
+///
+/// The bytes written are the bytes hashed: the region is read once, through
+/// one descriptor, and the output appears only if their digest matches the
+/// trailer's (a file swapped between a separate check and the copy cannot
+/// slip through). The output's permission bits are the bundle's, limited by
+/// the umask; never setuid, setgid or sticky. Returns the digest.
+pub fn strip(bundle: &Path, output: &Path) -> Result<[u8; 32]> {
     let input = OpenFile::open(bundle)?;
-    let (_, layout) = input.trailer().map_err(|k| k.at(bundle))?;
-    let dir = output_dir(output)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".afbundle-strip-")
-        .tempfile_in(dir)
-        .map_err(|e| ErrorKind::io("create temporary file", e).at(dir))?;
-    copy_hashing(&input, layout.source_start, tmp.as_file_mut()).map_err(|k| k.at(bundle))?;
-    let mode = fs::metadata(bundle)
-        .map_err(|e| ErrorKind::io("stat", e).at(bundle))?
-        .permissions()
-        .mode();
-    tmp.as_file()
-        .set_permissions(Permissions::from_mode(mode & 0o7777))
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| ErrorKind::io("write", e).at(output))?;
-    tmp.persist(output)
-        .map_err(|e| ErrorKind::io("rename into place", e.error).at(output))?;
+    let (trailer, layout) = input.trailer().map_err(|k| k.at(bundle))?;
+    let mut out = PendingOutput::create(output, input.state().mode & 0o777)?;
+    let digest = copy_hashing(&input, layout.source_start, out.file()).map_err(|k| k.at(bundle))?;
+    if digest != trailer.binary_sha256 {
+        return Err(ErrorKind::DigestMismatch {
+            expected: hex(&trailer.binary_sha256),
+            actual: hex(&digest),
+        }
+        .at(bundle));
+    }
+    input.ensure_unchanged().map_err(|k| k.at(bundle))?;
+    out.commit()?;
+    Ok(digest)
+}
+
+/// Bytes `[offset, offset + len)` of the bundle `bundle` (re-opened, and
+/// refused unless it is the same file in the same state) written to
+/// `output` atomically, in pieces: no region is ever held in memory whole.
+/// The output is a plain file: mode 0666 limited by the umask.
+pub fn extract_region(
+    bundle: &crate::reader::Bundle,
+    offset: u64,
+    len: u64,
+    output: &Path,
+) -> Result<()> {
+    let input = OpenFile::open(&bundle.path)?;
+    input
+        .ensure_state(&bundle.state)
+        .map_err(|k| k.at(&bundle.path))?;
+    let mut out = PendingOutput::create(output, 0o666)?;
+    copy_region(&input, offset, len, out.file()).map_err(|k| k.at(&bundle.path))?;
+    input.ensure_unchanged().map_err(|k| k.at(&bundle.path))?;
+    out.commit()
+}
+
+/// Bytes `[offset, offset + len)` of `input` copied to `out` in pieces.
+pub fn copy_region(
+    input: &OpenFile,
+    offset: u64,
+    len: u64,
+    out: &mut impl Write,
+) -> Result<(), ErrorKind> {
+    let end = offset
+        .checked_add(len)
+        .ok_or_else(|| ErrorKind::Format("region ends beyond 2^64".into()))?;
+    let mut at = offset;
+    while at < end {
+        let chunk = (end - at).min(CHUNK as u64);
+        let buf = input.read_region(at, chunk, "copy")?;
+        out.write_all(&buf)
+            .map_err(|e| ErrorKind::io("write copy", e))?;
+        at += chunk;
+    }
     Ok(())
 }
 
@@ -144,6 +152,12 @@ pub fn strip(bundle: &Path, output: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use crate::reader::read_bundle;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
 
     const META: &[u8] = b"dags: {d: {tasks: []}}\nsdk: {supervisor_schema_version: '2026-06-16'}\n";
 
@@ -156,13 +170,57 @@ mod tests {
         pack(&bin, &out, META, b"src", false).unwrap();
         let (b, _) = read_bundle(&out, true, None).unwrap();
         assert_eq!(b.manifest.dag_ids, ["d"]);
-        assert_eq!(
-            fs::metadata(&out).unwrap().permissions().mode() & 0o111,
-            0o111 & (fs::metadata(&bin).unwrap().permissions().mode() >> 2 | 0o100)
-        );
+        let m = mode(&bin);
+        assert_eq!(mode(&out) & 0o111, 0o111 & (m >> 2 | 0o100));
         let back = dir.path().join("back");
         strip(&out, &back).unwrap();
         assert_eq!(fs::read(&back).unwrap(), fs::read(&bin).unwrap());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn pack_and_strip_never_keep_setuid_and_repacking_replaces_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        fs::write(&bin, b"\x7fELF-not-really").unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o6755)).unwrap();
+        let out = dir.path().join("out");
+        pack(&bin, &out, META, b"", false).unwrap();
+        assert_eq!(mode(&out) & 0o7000, 0);
+        pack(&bin, &out, META, b"again", false).unwrap();
+        assert_eq!(
+            read_bundle(&out, true, None).unwrap().0.layout.source_len,
+            5
+        );
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o4755)).unwrap();
+        let back = dir.path().join("back");
+        strip(&out, &back).unwrap();
+        assert_eq!(mode(&back) & 0o7000, 0);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    #[test]
+    fn strip_refuses_a_binary_region_that_does_not_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        fs::write(&bin, b"\x7fELF-not-really").unwrap();
+        let out = dir.path().join("out");
+        pack(&bin, &out, META, b"", false).unwrap();
+        let mut bytes = fs::read(&out).unwrap();
+        bytes[1] ^= 1;
+        fs::write(&out, &bytes).unwrap();
+        let back = dir.path().join("back");
+        let err = strip(&out, &back).unwrap_err();
+        assert!(
+            matches!(err.kind, ErrorKind::DigestMismatch { .. }),
+            "{err}"
+        );
+        assert!(!back.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

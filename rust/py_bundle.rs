@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use pythonize::pythonize;
@@ -9,7 +10,8 @@ use pythonize::pythonize;
 use crate::cache;
 use crate::disk_cache::DiskCache;
 use crate::py_errors::manifest_error;
-use crate::reader::{self, Bundle};
+use crate::py_signature::SignersArg;
+use crate::reader::{self, Bundle, Verify};
 use crate::trailer::hex;
 
 /// One bundle file, as read through a single open descriptor. Immutable.
@@ -82,6 +84,11 @@ impl PyBundle {
     fn verified(&self) -> bool {
         self.inner.verified
     }
+    /// Principals of the trusted signer whose signature was verified, else `None`.
+    #[getter]
+    fn signed_by(&self) -> Option<String> {
+        self.inner.signed_by.clone()
+    }
     /// The manifest as Python objects (a fresh copy on every access).
     #[getter]
     fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -112,6 +119,22 @@ impl PyBundle {
         let bytes = py.detach(|| self.inner.read_manifest())?;
         Ok(PyBytes::new(py, &bytes))
     }
+    /// Write the source region to `dest` without holding it in memory: a
+    /// path (written atomically; mode 0666 limited by the umask) or an open
+    /// file descriptor (written at its current position). The file is
+    /// re-opened and refused if it changed since it was read.
+    fn write_source(&self, py: Python<'_>, dest: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (start, len) = (self.inner.layout.source_start, self.inner.layout.source_len);
+        self.write_region(py, start, len, dest)
+    }
+    /// Write the raw manifest bytes to `dest` (as [`write_source`]).
+    fn write_manifest(&self, py: Python<'_>, dest: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (start, len) = (
+            self.inner.layout.metadata_start,
+            self.inner.layout.metadata_len,
+        );
+        self.write_region(py, start, len, dest)
+    }
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let path = self.path().into_pyobject(py)?.str()?.repr()?;
         let dags = self.dag_ids(py)?.repr()?;
@@ -127,18 +150,69 @@ impl PyBundle {
     }
 }
 
+impl PyBundle {
+    fn write_region(
+        &self,
+        py: Python<'_>,
+        offset: u64,
+        len: u64,
+        dest: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if let Ok(fd) = dest.extract::<i32>() {
+            let bundle = &self.inner;
+            py.detach(|| {
+                use std::os::fd::FromRawFd;
+                let open = reader::OpenFile::open(&bundle.path)?;
+                open.ensure_state(&bundle.state)
+                    .map_err(|k| k.at(&bundle.path))?;
+                // SAFETY: the caller lends `fd` for this call; ManuallyDrop
+                // keeps it open afterwards.
+                let mut out =
+                    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+                crate::pack::copy_region(&open, offset, len, &mut *out)
+                    .map_err(|k| k.at(&bundle.path))
+            })?;
+            return Ok(());
+        }
+        let path: PathBuf = dest.extract().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "dest must be a path or a file descriptor (int), not {}",
+                dest.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        py.detach(|| crate::pack::extract_region(&self.inner, offset, len, &path))?;
+        Ok(())
+    }
+}
+
 /// Read the bundle at `path`; with `verify`, check the binary region's SHA-256
 /// (through the persistent digest cache in `cache_dir`, when given and safe).
+/// With `trusted_signers` (a path or a `TrustedSigners`), also require its
+/// `PATH.sig` to be a valid signature by one of them.
 #[pyfunction]
-#[pyo3(signature = (path, *, verify = true, cache_dir = None))]
+#[pyo3(signature = (path, *, verify = true, cache_dir = None, trusted_signers = None))]
 pub fn read_bundle(
     py: Python<'_>,
     path: PathBuf,
     verify: bool,
     cache_dir: Option<PathBuf>,
+    trusted_signers: Option<SignersArg>,
 ) -> PyResult<PyBundle> {
+    if trusted_signers.is_some() && !verify {
+        return Err(PyValueError::new_err(
+            "trusted_signers requires verify=True (a signature covers the whole file)",
+        ));
+    }
     let (bundle, _) = py.detach(|| {
+        let signers = trusted_signers.map(SignersArg::load).transpose()?;
         let disk = cache_dir.and_then(|d| DiskCache::open(&d).ok());
+        let verify = match signers.as_deref() {
+            Some(signers) => Verify::Signed(signers),
+            None => Verify::from(verify),
+        };
         reader::read_bundle(&path, verify, disk.as_ref())
     })?;
     Ok(PyBundle::new(bundle))
@@ -189,9 +263,18 @@ pub fn _panic_for_tests(py: Python<'_>, in_worker_thread: bool) -> PyResult<()> 
 /// Copy the bundle at `path` into a sealed memfd and verify those bytes.
 /// Returns `(fd, bundle)`; the caller owns `fd` (close-on-exec) and must
 /// close it.
+/// With `trusted_signers`, the sealed bytes must also carry a valid signature.
 #[pyfunction]
-pub fn seal_bundle(py: Python<'_>, path: PathBuf) -> PyResult<(i32, PyBundle)> {
+#[pyo3(signature = (path, *, trusted_signers = None))]
+pub fn seal_bundle(
+    py: Python<'_>,
+    path: PathBuf,
+    trusted_signers: Option<SignersArg>,
+) -> PyResult<(i32, PyBundle)> {
     use std::os::fd::IntoRawFd;
-    let (fd, bundle) = py.detach(|| crate::sealed::seal(&path))?;
+    let (fd, bundle) = py.detach(|| {
+        let signers = trusted_signers.map(SignersArg::load).transpose()?;
+        crate::sealed::seal_signed(&path, signers.as_deref())
+    })?;
     Ok((fd.into_raw_fd(), PyBundle::new(bundle)))
 }

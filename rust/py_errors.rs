@@ -1,6 +1,6 @@
 //! The one mapping from [`Error`] to Python exceptions (classes live in `afbundle.errors`).
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyOSError, PyValueError};
 use pyo3::{import_exception, PyErr};
 
 use crate::error::{ContextValue, Error, ErrorKind};
@@ -10,6 +10,7 @@ import_exception!(afbundle.errors, BundleFormatError);
 import_exception!(afbundle.errors, UnsupportedFooterVersionError);
 import_exception!(afbundle.errors, BundleIntegrityError);
 import_exception!(afbundle.errors, ManifestError);
+import_exception!(afbundle.errors, BundleSignatureError);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
@@ -29,6 +30,10 @@ impl From<Error> for PyErr {
             ErrorKind::Manifest(_) | ErrorKind::ManifestNotAMapping { .. } => {
                 ManifestError::new_err((message, path, reason))
             }
+            ErrorKind::Signature { .. } => {
+                BundleSignatureError::new_err((message, path, reason, context))
+            }
+            ErrorKind::TooLarge { .. } => PyMemoryError::new_err(message),
             ErrorKind::Io { op, source } => match source.raw_os_error() {
                 // OSError(errno, strerror, filename) picks the subclass
                 // (FileNotFoundError, PermissionError, ...) from errno.

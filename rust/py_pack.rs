@@ -28,10 +28,15 @@ pub fn pack(
 }
 
 /// Write the binary region of `bundle` to `output`: the original executable.
+/// The region is verified as it is copied; returns its SHA-256.
 #[pyfunction]
-pub fn strip(py: Python<'_>, bundle: PathBuf, output: PathBuf) -> PyResult<()> {
-    py.detach(|| packer::strip(&bundle, &output))?;
-    Ok(())
+pub fn strip<'py>(
+    py: Python<'py>,
+    bundle: PathBuf,
+    output: PathBuf,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let digest = py.detach(|| packer::strip(&bundle, &output))?;
+    Ok(PyBytes::new(py, &digest))
 }
 
 /// The canonical YAML of a manifest mapping: sorted keys, ambiguous scalars quoted.

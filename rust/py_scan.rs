@@ -11,6 +11,7 @@ use crate::disk_cache::DiskCache;
 use crate::precedence::{decide, Decision, Loss};
 use crate::py_bundle::PyBundle;
 use crate::py_records::{Rejection, ScanStats, Skip};
+use crate::py_signature::SignersArg;
 use crate::reader::Bundle;
 use crate::scan::{self, ScanOptions, ScanOutput};
 
@@ -105,14 +106,18 @@ fn options(
     threads: Option<usize>,
     dag_id: Option<String>,
     cache_dir: Option<PathBuf>,
-) -> ScanOptions {
-    ScanOptions {
+    trusted_signers: Option<SignersArg>,
+) -> Result<ScanOptions, crate::error::Error> {
+    Ok(ScanOptions {
         verify,
         dag_id,
         threads,
         // Opened once per call, then shared by every verification in it.
         disk_cache: cache_dir.and_then(|d| DiskCache::open(&d).ok()),
-    }
+        // A signer file that cannot be used fails the call
+        // (BundleSignatureError), never a silent fallback to unsigned.
+        trusted_signers: trusted_signers.map(SignersArg::load).transpose()?,
+    })
 }
 
 fn loss_rejection(path: PathBuf, loss: &Loss) -> Rejection {
@@ -147,10 +152,13 @@ fn common(py: Python<'_>, out: &mut ScanOutput) -> PyResult<Common> {
 }
 
 /// Walk `roots` (in order), read every executable file's trailer and, with
-/// `verify`, SHA-256-check every bundle; then decide each dag_id's winner
-/// with `resolve` (see `precedence.rs`).
+/// `verify`, SHA-256-check every bundle (and, with `trusted_signers`, its
+/// signature: failures are rejections of kind `signature`); then decide each
+/// dag_id's winner with `resolve` (see `precedence.rs`).
 #[pyfunction]
-#[pyo3(signature = (roots, *, verify = true, threads = None, cache_dir = None, resolve = None))]
+#[pyo3(signature = (
+    roots, *, verify = true, threads = None, cache_dir = None, resolve = None, trusted_signers = None
+))]
 pub fn scan_roots(
     py: Python<'_>,
     roots: Vec<PathBuf>,
@@ -158,10 +166,17 @@ pub fn scan_roots(
     threads: Option<usize>,
     cache_dir: Option<PathBuf>,
     resolve: Option<Py<PyAny>>,
+    trusted_signers: Option<SignersArg>,
 ) -> PyResult<RawScan> {
+    if trusted_signers.is_some() && !verify {
+        return Err(PyValueError::new_err(
+            "trusted_signers requires verify=True (a signature covers the whole file)",
+        ));
+    }
     let mut resolver = Resolver::new(resolve);
+    let options = py.detach(|| options(verify, threads, None, cache_dir, trusted_signers))?;
     let (mut out, decisions) = py.detach(|| {
-        let out = scan::scan(&roots, &options(verify, threads, None, cache_dir))?;
+        let out = scan::scan(&roots, &options)?;
         let decisions = decide_each(&out.bundles, &mut resolver);
         Ok::<_, crate::pool::PoolError>((out, decisions))
     })?;
@@ -232,7 +247,9 @@ fn decide_each(bundles: &[Bundle], resolver: &mut Resolver) -> Vec<(String, Deci
 /// (`precedence.rs`), verifying candidates lazily through the descriptors
 /// they were read with and one persistent-cache handle.
 #[pyfunction]
-#[pyo3(signature = (roots, dag_id, *, threads = None, cache_dir = None, resolve = None))]
+#[pyo3(signature = (
+    roots, dag_id, *, threads = None, cache_dir = None, resolve = None, trusted_signers = None
+))]
 pub fn find_bundle(
     py: Python<'_>,
     roots: Vec<PathBuf>,
@@ -240,15 +257,12 @@ pub fn find_bundle(
     threads: Option<usize>,
     cache_dir: Option<PathBuf>,
     resolve: Option<Py<PyAny>>,
+    trusted_signers: Option<SignersArg>,
 ) -> PyResult<RawFind> {
     let mut resolver = Resolver::new(resolve);
-    let found = py.detach(|| {
-        scan::find(
-            &roots,
-            &options(false, threads, Some(dag_id), cache_dir),
-            |v| resolver.resolve(v),
-        )
-    })?;
+    let options =
+        py.detach(|| options(false, threads, Some(dag_id), cache_dir, trusted_signers))?;
+    let found = py.detach(|| scan::find(&roots, &options, |v| resolver.resolve(v)))?;
     resolver.finish()?;
     let scan::FindOutput {
         scan: mut out,

@@ -8,12 +8,12 @@
 //! under a mapping would kill the process with SIGBUS.
 
 use std::ffi::CStr;
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
@@ -23,7 +23,12 @@ use crate::disk_cache::DiskCache;
 use crate::error::{ErrorKind, Result};
 use crate::hash;
 use crate::manifest::{self, Manifest};
+use crate::signature::{self, TrustedSigners};
 use crate::trailer::{hex, Layout, Trailer, TRAILER_SIZE};
+
+/// Largest region read into memory whole (`read_source`, `read_manifest`);
+/// larger ones are streamed to a file ([`crate::pack::extract_region`]).
+pub const MAX_IN_MEMORY: u64 = 1 << 30;
 
 /// The `fstat` fields that identify one state of a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -82,6 +87,9 @@ pub struct Bundle {
     pub manifest: Manifest,
     /// Whether the binary region was checked against `binary_sha256`.
     pub verified: bool,
+    /// The principals of the trusted signer whose signature was verified
+    /// (only when trusted signers were required).
+    pub signed_by: Option<String>,
 }
 
 /// How much work verification took.
@@ -113,22 +121,74 @@ pub struct OpenFile {
 }
 
 impl OpenFile {
-    /// Open `path` read-only and non-blocking, and require a regular file.
+    /// Open `path` read-only, and require a regular file.
+    ///
+    /// Symlinks are followed (a link to a bundle is legitimate), but nothing
+    /// that is not a regular file is ever opened for reading: the name is
+    /// first opened `O_PATH` (which never runs a device's or FIFO's open),
+    /// that descriptor's `fstat` must say "regular file", and only then is
+    /// that same inode re-opened for reading through `/proc/self/fd`. So a
+    /// FIFO or device swapped in by symlink is neither blocked on nor woken.
+    /// Without `/proc`, the name is opened non-blocking and `O_NOCTTY`, and
+    /// the descriptor must be the same regular file the `O_PATH` one was.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| ErrorKind::io("open", e).at(path))?;
-        Self::from_file(file, path)
+        Self::open_regular(rustix::fs::CWD, path, path)
     }
 
-    /// Open `name` relative to the directory `dir` (as [`OpenFile::open`]);
+    /// Open `name` relative to the directory `dir` (a walk's candidate);
     /// `path` is only used in errors.
+    ///
+    /// The name is opened `O_NOFOLLOW`, non-blocking and `O_NOCTTY` (two
+    /// system calls with the `fstat`, as cheap as a plain open). If it has
+    /// become a symlink, which could lead to any FIFO or device, it is opened
+    /// as [`OpenFile::open`] does instead, so that nothing but a regular file
+    /// is ever opened through a link. What `O_NOFOLLOW` can still open is an
+    /// entry of the walked directory itself: a FIFO put there by someone who
+    /// can write that directory (opened non-blocking, never read or waited
+    /// on, and refused by its `fstat`) or a device node (only root can make one).
     pub fn open_at(dir: BorrowedFd<'_>, name: &CStr, path: &Path) -> Result<Self> {
-        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
+        let flags =
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+            Ok(fd) => Self::from_file(File::from(fd), path),
+            Err(rustix::io::Errno::LOOP) => Self::open_regular(dir, name, path),
+            Err(e) => Err(ErrorKind::io("open", e.into()).at(path)),
+        }
+    }
+
+    fn open_regular<D: std::os::fd::AsFd, P: rustix::path::Arg + Copy>(
+        dir: D,
+        name: P,
+        path: &Path,
+    ) -> Result<Self> {
+        let dir = dir.as_fd();
+        let located = rustix::fs::openat(dir, name, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| ErrorKind::io("open", e.into()).at(path))?;
+        let st =
+            rustix::fs::fstat(&located).map_err(|e| ErrorKind::io("stat", e.into()).at(path))?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            return Err(ErrorKind::NotABundle("not a regular file".into()).at(path));
+        }
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let proc_path = format!("/proc/self/fd/{}", located.as_raw_fd());
+        let fd = match rustix::fs::openat(rustix::fs::CWD, proc_path.as_str(), flags, Mode::empty())
+        {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => {
+                let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
+                    .map_err(|e| ErrorKind::io("open", e.into()).at(path))?;
+                let now =
+                    rustix::fs::fstat(&fd).map_err(|e| ErrorKind::io("stat", e.into()).at(path))?;
+                if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+                    return Err(ErrorKind::Changed(
+                        "the file was replaced while it was opened".into(),
+                    )
+                    .at(path));
+                }
+                fd
+            }
+            Err(e) => return Err(ErrorKind::io("open", e.into()).at(path)),
+        };
         Self::from_file(File::from(fd), path)
     }
 
@@ -136,20 +196,29 @@ impl OpenFile {
     /// (`stat`) the caller already has: no second stat. The state is the
     /// stat's; [`OpenFile::ensure_unchanged`] (an `fstat` of the descriptor)
     /// later proves the descriptor has that same file, unchanged, before
-    /// anything read through it is trusted.
+    /// anything read through it is trusted, and a tail read notices a file
+    /// that is no longer a regular one ([`OpenFile::tail`]).
+    ///
+    /// As in [`OpenFile::open_at`], the name is opened `O_NOFOLLOW`; a name
+    /// that is a symlink (to a bundle, legitimately) is opened as
+    /// [`OpenFile::open`] does, so nothing but a regular file is ever opened
+    /// through a link.
     pub fn open_at_stat(
         dir: BorrowedFd<'_>,
         name: &CStr,
         path: &Path,
         stat: &rustix::fs::Stat,
     ) -> Result<Self> {
-        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
-            .map_err(|e| ErrorKind::io("open", e.into()).at(path))?;
-        Ok(OpenFile {
-            file: File::from(fd),
-            state: FileState::of_stat(stat),
-        })
+        let flags =
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+            Ok(fd) => Ok(OpenFile {
+                file: File::from(fd),
+                state: FileState::of_stat(stat),
+            }),
+            Err(rustix::io::Errno::LOOP) => Self::open_regular(dir, name, path),
+            Err(e) => Err(ErrorKind::io("open", e.into()).at(path)),
+        }
     }
 
     /// Wrap an already open file (it must be a regular file).
@@ -204,11 +273,17 @@ impl OpenFile {
         // noticed here, in the same call, instead of being misread.
         let mut bytes = vec![0u8; len + 1];
         let mut got = 0;
-        while got < bytes.len() {
+        // A regular file's pread is short only at its end: stop once the
+        // expected bytes are in, without a second call to see the end.
+        while got < len {
             match self.file.read_at(&mut bytes[got..], start + got as u64) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A FIFO or socket swapped in after the walk's stat.
+                Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => {
+                    return Err(ErrorKind::Changed("no longer a regular file".into()))
+                }
                 Err(e) => return Err(ErrorKind::io("read trailer", e)),
             }
         }
@@ -270,6 +345,37 @@ impl OpenFile {
         disk: Option<&DiskCache>,
         cost: &mut VerifyCost,
     ) -> Result<(), ErrorKind> {
+        self.verify_signed(path, trailer, layout, disk, None, cost)
+            .map(drop)
+    }
+
+    /// [`OpenFile::verify`], and with `signers` also require `path`'s
+    /// signature sidecar to be a valid signature, by one of them, over the
+    /// whole file ([`crate::signature`]). Returns the signer's principals.
+    ///
+    /// The cheap checks (sidecar, key, namespace, validity window) come
+    /// before any hashing; then the file is read ONCE for both the binary
+    /// region's SHA-256 and the signed whole-file digest. Only the SHA-256
+    /// is cached: the signature itself is checked on every call, against the
+    /// signer file and sidecar as they are now.
+    pub fn verify_signed(
+        &self,
+        path: &Path,
+        trailer: &Trailer,
+        layout: &Layout,
+        disk: Option<&DiskCache>,
+        signers: Option<&TrustedSigners>,
+        cost: &mut VerifyCost,
+    ) -> Result<Option<String>, ErrorKind> {
+        let signed = match signers {
+            None => None,
+            Some(signers) => {
+                let sig = signature::read_sidecar(path)?;
+                let signer = signers.authorize(&sig, signature::now())?;
+                let alg = signature::whole_file_hash(&sig)?;
+                Some((sig, signer.principals.clone(), alg))
+            }
+        };
         let key = DigestKey {
             path: path.to_path_buf(),
             source_start: layout.source_start,
@@ -285,22 +391,49 @@ impl OpenFile {
             cache::put(key.clone(), digest);
             Some(digest)
         });
-        let actual = match cached {
+        let whole_file = signed.as_ref().map(|(_, _, alg)| *alg);
+        let (actual, whole) = match cached {
             Some(digest) => {
                 cost.cache_hit = true;
-                digest
+                let whole = match whole_file {
+                    Some(alg) => {
+                        let (_, whole) =
+                            hash::digest_whole(&self.file, self.state.size, alg, None)?;
+                        cost.bytes_hashed += self.state.size;
+                        self.ensure_unchanged()?;
+                        Some(whole)
+                    }
+                    None => None,
+                };
+                (digest, whole)
             }
             None => {
-                let digest = hash::sha256_prefix(&self.file, layout.source_start)?;
-                cost.bytes_hashed += layout.source_start;
-                // Only remember a digest for a file that did not change while hashed.
+                let (digest, whole) = match whole_file {
+                    None => (hash::sha256_prefix(&self.file, layout.source_start)?, None),
+                    Some(alg) => {
+                        let prefix = Some(layout.source_start);
+                        let (head, whole) =
+                            hash::digest_whole(&self.file, self.state.size, alg, prefix)?;
+                        (head.expect("a prefix was asked for"), Some(whole))
+                    }
+                };
+                cost.bytes_hashed += if whole.is_some() {
+                    self.state.size
+                } else {
+                    layout.source_start
+                };
+                // Only remember a digest for a file that did not change while
+                // hashed, and only once a later change would show in its
+                // timestamps (the racy-timestamp rule, `cache::may_remember`).
                 self.ensure_unchanged()?;
-                if let Some(disk) = disk {
-                    // Best effort: a failed write only costs a future hash.
-                    let _ = disk.put(&key, &digest);
+                if cache::may_remember(&key) {
+                    if let Some(disk) = disk {
+                        // Best effort: a failed write only costs a future hash.
+                        let _ = disk.put(&key, &digest);
+                    }
+                    cache::put(key, digest);
                 }
-                cache::put(key, digest);
-                digest
+                (digest, whole)
             }
         };
         if actual != trailer.binary_sha256 {
@@ -309,7 +442,23 @@ impl OpenFile {
                 actual: hex(&actual),
             });
         }
-        Ok(())
+        match (signed, whole) {
+            (Some((sig, principals, _)), Some(whole)) => {
+                signature::verify_digest(&sig, &whole)?;
+                Ok(Some(principals))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// This whole file's `alg` digest and, with `prefix`, the SHA-256 of
+    /// `[0, prefix)`, in one read ([`hash::digest_whole`]); never cached.
+    pub fn digest_whole(
+        &self,
+        alg: hash::WholeFile,
+        prefix: Option<u64>,
+    ) -> Result<(Option<[u8; 32]>, Vec<u8>), ErrorKind> {
+        hash::digest_whole(&self.file, self.state.size, alg, prefix)
     }
 
     /// SHA-256 of bytes `[0, len)` of this file.
@@ -357,15 +506,32 @@ impl OpenFile {
     }
 
     /// Read `len` bytes at `offset`; a short read means the file shrank.
+    /// Above [`MAX_IN_MEMORY`], or when the allocation fails, this is
+    /// [`ErrorKind::TooLarge`], never an abort.
     pub fn read_region(
         &self,
         offset: u64,
         len: u64,
         op: &'static str,
     ) -> Result<Vec<u8>, ErrorKind> {
-        let len = usize::try_from(len)
-            .map_err(|_| ErrorKind::Format(format!("{op}: region too large")))?;
-        let mut buf = vec![0u8; len];
+        let too_large = |limit: u64, hint: &'static str| ErrorKind::TooLarge {
+            what: op,
+            len,
+            limit,
+            hint,
+        };
+        if len > MAX_IN_MEMORY {
+            return Err(too_large(
+                MAX_IN_MEMORY,
+                "; write it to a file instead (Bundle.write_source)",
+            ));
+        }
+        let size = usize::try_from(len).map_err(|_| too_large(usize::MAX as u64, ""))?;
+        // Fallible: a failed allocation is an error, never an abort.
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(size)
+            .map_err(|_| too_large(len, " (the allocation failed)"))?;
+        buf.resize(size, 0);
         self.read_exact_at(&mut buf, offset, op)?;
         Ok(buf)
     }
@@ -442,14 +608,55 @@ impl OpenFile {
     }
 }
 
+/// What reading a bundle checks beyond its trailer and manifest.
+///
+/// A `bool` converts to it (`true` is [`Verify::Digest`]), so callers that
+/// only hash keep passing `verify`.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Verify<'a> {
+    /// Nothing more.
+    #[default]
+    No,
+    /// The binary region against `binary_sha256` (spec step 6).
+    Digest,
+    /// The digest, and a signature by one of these signers over the whole
+    /// file ([`OpenFile::verify_signed`]).
+    Signed(&'a TrustedSigners),
+}
+
+impl From<bool> for Verify<'_> {
+    fn from(verify: bool) -> Self {
+        if verify {
+            Verify::Digest
+        } else {
+            Verify::No
+        }
+    }
+}
+
+impl<'a> Verify<'a> {
+    /// Whether the binary region is hashed.
+    pub fn hashes(self) -> bool {
+        !matches!(self, Verify::No)
+    }
+
+    /// The signers required, if any.
+    pub fn signers(self) -> Option<&'a TrustedSigners> {
+        match self {
+            Verify::Signed(signers) => Some(signers),
+            _ => None,
+        }
+    }
+}
+
 /// Read a bundle from an already opened file.
 ///
 /// With `verify`, the binary region is hashed before the manifest is read
 /// (spec order: step 6 before step 7). `path` is the resolved path.
-pub fn read_open(
+pub fn read_open<'a>(
     open: &OpenFile,
     path: &Path,
-    verify: bool,
+    verify: impl Into<Verify<'a>>,
     disk: Option<&DiskCache>,
 ) -> Result<(Bundle, VerifyCost)> {
     let (trailer, layout) = open.trailer().map_err(|k| k.at(path))?;
@@ -460,19 +667,22 @@ pub fn read_open(
 
 /// [`read_open`] for a file whose trailer was already read through `open`.
 /// The hashing work is added to `cost` whether or not verification passes.
-pub fn read_parts(
+pub fn read_parts<'a>(
     open: &OpenFile,
     path: &Path,
     trailer: Trailer,
     layout: Layout,
-    verify: bool,
+    verify: impl Into<Verify<'a>>,
     disk: Option<&DiskCache>,
     cost: &mut VerifyCost,
 ) -> Result<Bundle> {
-    if verify {
-        open.verify(path, &trailer, &layout, disk, cost)
-            .map_err(|k| k.at(path))?;
-    }
+    let verify = verify.into();
+    let signed_by = if verify.hashes() {
+        open.verify_signed(path, &trailer, &layout, disk, verify.signers(), cost)
+            .map_err(|k| k.at(path))?
+    } else {
+        None
+    };
     let manifest = open.manifest(&layout).map_err(|k| k.at(path))?;
     open.ensure_unchanged().map_err(|k| k.at(path))?;
     Ok(Bundle {
@@ -481,14 +691,15 @@ pub fn read_parts(
         trailer,
         layout,
         manifest,
-        verified: verify,
+        verified: verify.hashes(),
+        signed_by,
     })
 }
 
 /// Read the bundle at `path` (a file the caller named; no exec-bit check).
-pub fn read_bundle(
+pub fn read_bundle<'a>(
     path: &Path,
-    verify: bool,
+    verify: impl Into<Verify<'a>>,
     disk: Option<&DiskCache>,
 ) -> Result<(Bundle, VerifyCost)> {
     let open = OpenFile::open(path)?;
@@ -496,12 +707,18 @@ pub fn read_bundle(
 }
 
 /// Verify `bundle` again through a new descriptor, requiring the same file in
-/// the same state it was read in; returns the bundle as read now.
-pub fn verify_again(bundle: &Bundle, disk: Option<&DiskCache>) -> Result<(Bundle, VerifyCost)> {
+/// the same state it was read in; returns the bundle as read now. With
+/// `signers`, its signature is required too.
+pub fn verify_again(
+    bundle: &Bundle,
+    disk: Option<&DiskCache>,
+    signers: Option<&TrustedSigners>,
+) -> Result<(Bundle, VerifyCost)> {
     let open = OpenFile::open(&bundle.path)?;
     open.ensure_state(&bundle.state)
         .map_err(|k| k.at(&bundle.path))?;
-    read_open(&open, &bundle.path, true, disk)
+    let verify = signers.map_or(Verify::Digest, Verify::Signed);
+    read_open(&open, &bundle.path, verify, disk)
 }
 
 impl Bundle {

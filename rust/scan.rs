@@ -7,12 +7,14 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::disk_cache::DiskCache;
 use crate::error::{Error, ErrorKind};
 use crate::pool::PoolError;
 use crate::precedence::{decide, Decision};
-use crate::reader::{self, Bundle, OpenFile};
+use crate::reader::{self, Bundle, OpenFile, Verify};
+use crate::signature::TrustedSigners;
 use crate::trailer::TRAILER_SIZE;
 use crate::walk::{self, describe, WalkStats};
 
@@ -29,6 +31,9 @@ pub struct ScanOptions {
     pub threads: Option<usize>,
     /// The persistent digest cache, if enabled.
     pub disk_cache: Option<DiskCache>,
+    /// When set, verification also requires a signature by one of these
+    /// ([`crate::signature`]); a failure is a rejection of kind `signature`.
+    pub trusted_signers: Option<Arc<TrustedSigners>>,
 }
 
 /// Counters of one scan.
@@ -90,23 +95,30 @@ where
     let mut out = scan(roots, options)?;
     let files = std::mem::take(&mut out.files);
     let mut costs = reader::VerifyCost::default();
+    let mut signed_by = None;
     let decision = {
         let candidates: Vec<&Bundle> = out.bundles.iter().collect();
         decide(&candidates, resolve, |i| {
             let (bundle, file) = (&out.bundles[i], &files[i]);
-            file.verify(
-                &bundle.path,
-                &bundle.trailer,
-                &bundle.layout,
-                options.disk_cache.as_ref(),
-                &mut costs,
-            )
-            .and_then(|()| file.ensure_unchanged())
-            .map_err(|kind| kind.at(&bundle.path))
+            // Digest and (with trusted signers) signature, in one read of
+            // the descriptor the manifest came from.
+            signed_by = file
+                .verify_signed(
+                    &bundle.path,
+                    &bundle.trailer,
+                    &bundle.layout,
+                    options.disk_cache.as_ref(),
+                    options.trusted_signers.as_deref(),
+                    &mut costs,
+                )
+                .and_then(|signer| file.ensure_unchanged().map(|()| signer))
+                .map_err(|kind| kind.at(&bundle.path))?;
+            Ok(())
         })
     };
     if let Some((i, _)) = &decision.winner {
         out.bundles[*i].verified = true;
+        out.bundles[*i].signed_by = signed_by;
     }
     out.stats.bytes_hashed += costs.bytes_hashed;
     out.stats.cache_hits += u64::from(costs.cache_hit);
@@ -249,7 +261,10 @@ fn read_candidate(
         let resolved = open.resolved_path(path);
         let disk = options.disk_cache.as_ref();
         let mut cost = reader::VerifyCost::default();
-        let verify = options.verify;
+        let verify = match (&options.trusted_signers, options.verify) {
+            (Some(signers), true) => Verify::Signed(signers),
+            (_, verify) => Verify::from(verify),
+        };
         return match reader::read_parts(&open, &resolved, trailer, layout, verify, disk, &mut cost)
         {
             Ok(bundle) => Outcome::Bundle(Box::new(bundle), cost, id, None),
@@ -276,6 +291,7 @@ fn read_candidate(
         layout,
         manifest,
         verified: false,
+        signed_by: None,
     };
     Outcome::Bundle(
         Box::new(bundle),

@@ -17,6 +17,7 @@ use rustix::io::Errno;
 
 use crate::error::{ErrorKind, Result};
 use crate::reader::{Bundle, OpenFile};
+use crate::signature::{self, TrustedSigners};
 use crate::trailer::hex;
 
 /// Copy the bundle at `path` into a sealed memfd and verify the copy.
@@ -25,6 +26,13 @@ use crate::trailer::hex;
 /// with a clear I/O error where memfds or sealing are unavailable; there is
 /// no silent fallback to the on-disk file.
 pub fn seal(path: &Path) -> Result<(OwnedFd, Bundle)> {
+    seal_signed(path, None)
+}
+
+/// [`seal`], and with `signers` also require `PATH.sig` to be a valid
+/// signature by one of them over the sealed bytes (so what runs is exactly
+/// what was signed), computed in the same pass as the binary digest.
+pub fn seal_signed(path: &Path, signers: Option<&TrustedSigners>) -> Result<(OwnedFd, Bundle)> {
     let source = OpenFile::open(path)?;
     let resolved = source.resolved_path(path);
     // What a walk would never read, this must never run.
@@ -71,9 +79,17 @@ pub fn seal(path: &Path) -> Result<(OwnedFd, Bundle)> {
         .map_err(|e| ErrorKind::io("duplicate the memory file", e).at(&resolved))?;
     let sealed = OpenFile::from_file(duplicate, &resolved)?;
     let (trailer, layout) = sealed.trailer().map_err(|k| k.at(&resolved))?;
-    let actual = sealed
-        .sha256_prefix(layout.source_start)
-        .map_err(|k| k.at(&resolved))?;
+    // Never through the digest caches: these bytes are checked every time.
+    let (actual, signed_by) = match signers {
+        None => {
+            let actual = sealed
+                .sha256_prefix(layout.source_start)
+                .map_err(|k| k.at(&resolved))?;
+            (actual, None)
+        }
+        Some(signers) => signed_digest(&sealed, &resolved, layout.source_start, signers)
+            .map_err(|k| k.at(&resolved))?,
+    };
     if actual != trailer.binary_sha256 {
         return Err(ErrorKind::DigestMismatch {
             expected: hex(&trailer.binary_sha256),
@@ -91,8 +107,27 @@ pub fn seal(path: &Path) -> Result<(OwnedFd, Bundle)> {
         layout,
         manifest,
         verified: true,
+        signed_by,
     };
     Ok((OwnedFd::from(copy), bundle))
+}
+
+/// The binary region's SHA-256 of `sealed`, after its signature (sidecar of
+/// `resolved`) verified over all of its bytes; and the signer's principals.
+fn signed_digest(
+    sealed: &OpenFile,
+    resolved: &Path,
+    binary_len: u64,
+    signers: &TrustedSigners,
+) -> std::result::Result<([u8; 32], Option<String>), ErrorKind> {
+    let sig = signature::read_sidecar(resolved)?;
+    let signer = signers.authorize(&sig, signature::now())?;
+    let (head, whole) = sealed.digest_whole(signature::whole_file_hash(&sig)?, Some(binary_len))?;
+    signature::verify_digest(&sig, &whole)?;
+    Ok((
+        head.expect("a prefix was asked for"),
+        Some(signer.principals.clone()),
+    ))
 }
 
 #[cfg(test)]

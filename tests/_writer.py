@@ -278,3 +278,22 @@ def tamper_keeping_mtime(path: Path, offset: int = 0) -> None:
         before.st_mtime_ns,
     )
     assert after.st_ctime_ns != before.st_ctime_ns
+
+
+def settle(*paths: Path, margin_ns: int = 100_000_000) -> None:
+    """Wait until each file's last change is one timestamp tick in the past.
+
+    The digest caches do not remember a file modified within its file
+    system's timestamp granularity of now (the racy-timestamp rule), so a
+    test that expects a cache entry for a bundle it just wrote waits here
+    (2 s for whole-second timestamps, else ``margin_ns``). Bounded: the wait
+    is at most that long per file.
+    """
+    for path in paths:
+        st = os.stat(path)
+        last = max(st.st_mtime_ns, st.st_ctime_ns)
+        whole_seconds = st.st_mtime_ns % 10**9 == 0 and st.st_ctime_ns % 10**9 == 0
+        wait = 2 * 10**9 + margin_ns if whole_seconds else margin_ns
+        remaining = last + wait - time.time_ns()
+        if remaining > 0:
+            time.sleep(min(remaining, wait) / 1e9)

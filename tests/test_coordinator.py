@@ -49,7 +49,7 @@ import afbundle.coordinator  # noqa: E402
 from afbundle.coordinator import ExecutableCoordinator  # noqa: E402
 
 from _airflow import make_ti  # noqa: E402
-from _writer import bundle_bytes, manifest, write_bundle, write_executable  # noqa: E402
+from _writer import bundle_bytes, manifest, settle, write_bundle, write_executable  # noqa: E402
 
 KNOWN_VERSION = "2026-06-16"
 UNKNOWN_VERSION = "1999-01-01"
@@ -1030,12 +1030,13 @@ class TestPersistentDigestCache:
 
     def test_a_found_bundle_is_recorded_in_the_configured_cache(self, tmp_path: Path) -> None:
         bundle = write_bundle(tmp_path / "root" / "my_bundle", dag_ids=["tutorial_dag"])
+        settle(bundle)
         cache = tmp_path / "cache"
         assert command_for(tmp_path / "root", cache_dir=str(cache)) == expected(bundle)
         assert any(p.is_file() for p in cache.rglob("*"))
 
     def test_a_fresh_worker_process_reuses_the_recorded_digest(self, tmp_path: Path) -> None:
-        write_bundle(tmp_path / "root" / "my_bundle", dag_ids=["tutorial_dag"])
+        settle(write_bundle(tmp_path / "root" / "my_bundle", dag_ids=["tutorial_dag"]))
         cache = tmp_path / "cache"
         command_for(tmp_path / "root", cache_dir=str(cache))
         child = subprocess.run(

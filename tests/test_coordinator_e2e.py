@@ -243,6 +243,31 @@ def test_a_missing_bundle_fails_before_anything_is_launched(tmp_path: Path) -> N
     assert _running_children() == []
 
 
+def test_why_a_bundle_could_not_run_is_written_to_the_task_log(tmp_path: Path) -> None:
+    # Airflow's supervisor passes the task log's logger; without this record the
+    # reason would only be in the worker's output and the task log would stay empty.
+    write_native_bundle(tmp_path / "pipeline", "other_dag", "succeed")
+    task_log = structlog.testing.CapturingLogger()
+
+    with pytest.raises(BundleNotFoundError) as raised:
+        ExecutableCoordinator(executables_root=tmp_path).execute_task(
+            what=native_ti("e2e_dag"),
+            dag_rel_path="e2e_dag",
+            bundle_info=BundleInfo(name="native-bundles"),
+            client=ExecutionAPIStub().client(),
+            logger=task_log,
+            subprocess_logs_to_stdout=False,
+        )
+
+    [call] = task_log.calls
+    assert (call.method_name, call.args) == ("error", ("Cannot run the task's executable bundle",))
+    assert call.kwargs == {
+        "dag_id": "e2e_dag",
+        "error_type": "BundleNotFoundError",
+        "error": str(raised.value),
+    }
+
+
 def test_a_bundle_with_an_unknown_schema_version_is_never_executed(tmp_path: Path) -> None:
     bundle = write_native_bundle(
         tmp_path / "pipeline",

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import run_python
 
 import afbundle
 
-from _writer import write_bundle
+from _writer import BINARY, settle, tamper_keeping_mtime, write_bundle
 
 SCAN_IN_CHILD = """
 import json, sys, afbundle
@@ -32,12 +31,9 @@ print(json.dumps({
 
 
 def scan_in_child(root: Path, cache: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", SCAN_IN_CHILD, str(root), str(cache)],
+    out = run_python(
+        f"import sys; sys.argv[1:] = [{str(root)!r}, {str(cache)!r}]\n" + SCAN_IN_CHILD,
         check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
     return json.loads(out.stdout.splitlines()[-1])
 
@@ -46,6 +42,7 @@ def scan_in_child(root: Path, cache: Path) -> dict:
 def tree(tmp_path: Path) -> tuple[Path, Path, Path]:
     root = tmp_path / "bundles"
     bundle = write_bundle(root / "pipeline", dag_ids=["d"])
+    settle(bundle)
     return root, bundle, tmp_path / "cache"
 
 
@@ -174,3 +171,25 @@ def test_find_uses_the_persistent_cache_for_its_candidate(tree):
 def test_the_default_cache_directory_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert afbundle.default_cache_dir() == tmp_path / "xdg" / "afbundle"
+
+
+def test_a_fresh_process_reuses_the_persistent_digest_cache(tmp_path: Path) -> None:
+    settle(write_bundle(tmp_path / "root" / "b"))
+    cache = tmp_path / "cache"
+    first = scan_in_child(tmp_path / "root", cache)
+    assert (first["hashed"], first["hits"], first["rejected"]) == (len(BINARY), 0, [])
+    again = scan_in_child(tmp_path / "root", cache)
+    assert (again["hashed"], again["hits"], again["rejected"]) == (0, 1, [])
+
+
+def test_a_tampered_bundle_is_rejected_by_a_fresh_process_despite_the_persistent_cache(
+    tmp_path: Path,
+) -> None:
+    path = write_bundle(tmp_path / "root" / "b")
+    settle(path)
+    cache = tmp_path / "cache"
+    scan_in_child(tmp_path / "root", cache)  # warms the on-disk cache
+    tamper_keeping_mtime(path, offset=2)
+    assert [kind for _, kind in scan_in_child(tmp_path / "root", cache)["rejected"]] == [
+        "integrity"
+    ]

@@ -14,6 +14,7 @@ from _writer import (
     bundle_bytes,
     manifest,
     raw_yaml_manifest,
+    settle,
     tamper_keeping_mtime,
     write_bundle,
     write_executable,
@@ -157,6 +158,7 @@ def test_find_works_around_a_corrupt_bundle_that_does_not_declare_the_dag(tmp_pa
 def test_find_hashes_only_the_winner(tmp_path) -> None:
     target = lazy_tree(tmp_path)
     write_bundle(tmp_path / "z-shadowed", dag_ids=["wanted"])
+    settle(target)
     _core.clear_digest_cache()
     assert afbundle.find([tmp_path], "wanted").path == target
     assert _core.digest_cache_len() == 1
@@ -179,6 +181,7 @@ def test_find_does_not_hash_a_candidate_whose_schema_version_is_rejected(tmp_pat
         metadata=manifest(["wanted"], schema_version="1999-01-01"),
     )
     target = write_bundle(tmp_path / "b-new", dag_ids=["wanted"])
+    settle(target)
     found = afbundle.find([tmp_path], "wanted", resolve_schema_version=only("2026-06-16"))
     assert found.path == target
     assert _core.digest_cache_len() == 1
@@ -435,23 +438,7 @@ def test_scan_winner_skips_a_bundle_without_a_schema_version_as_find_does(tmp_pa
     assert afbundle.find([tmp_path], "d").path == good.resolve()
 
 
-class _Events:
-    """A keyword-style logger that records (level, event, fields)."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, dict[str, object]]] = []
-
-    def debug(self, event: str, **kw: object) -> None:
-        self.seen.append(("debug", event, kw))
-
-    def warning(self, event: str, **kw: object) -> None:
-        self.seen.append(("warning", event, kw))
-
-    def named(self, event: str) -> list[dict[str, object]]:
-        return [kw for _, e, kw in self.seen if e == event]
-
-
-def test_rejections_are_logged_with_upstreams_events(tmp_path) -> None:
+def test_rejections_are_logged_with_upstreams_events(tmp_path, log) -> None:
     """Operators grep for upstream's coordinator events: the same condition logs the
     same event (afbundle adds ``kind``)."""
     tampered = write_bundle(tmp_path / "a-tampered", binary=b"original", dag_ids=["d"])
@@ -463,20 +450,21 @@ def test_rejections_are_logged_with_upstreams_events(tmp_path) -> None:
     no_schema = manifest(["d"])
     del no_schema["sdk"]["supervisor_schema_version"]
     write_bundle(tmp_path / "d-no-schema", metadata=no_schema)
-    events = _Events()
-
     with pytest.raises(afbundle.BundleNotFoundError):
-        afbundle.find([tmp_path], "d", log=events, persistent_cache=False)
+        afbundle.find([tmp_path], "d", log=log, persistent_cache=False)
 
-    [mismatch] = events.named("Bundle binary_sha256 mismatch; skipping")
+    def named(event: str) -> list[dict[str, object]]:
+        return [kw for e, kw in log.at("debug") if e == event]
+
+    [mismatch] = named("Bundle binary_sha256 mismatch; skipping")
     assert mismatch["path"] == str(tampered.resolve())
     assert mismatch["expected"] != mismatch["actual"]
     assert len(str(mismatch["actual"])) == 64
-    [decode] = events.named("Cannot decode bundle metadata; skipping")
+    [decode] = named("Cannot decode bundle metadata; skipping")
     assert str(decode["path"]).endswith("b-not-yaml")
-    [not_mapping] = events.named("Bundle metadata is not a mapping; skipping")
+    [not_mapping] = named("Bundle metadata is not a mapping; skipping")
     assert not_mapping["type"] == "list"
-    [schema] = events.named("Bundle metadata rejected; skipping")
+    [schema] = named("Bundle metadata rejected; skipping")
     assert schema["error"] == "missing or invalid sdk.supervisor_schema_version"
 
 

@@ -25,6 +25,7 @@ from afbundle._core import (
     Rejection,
     ScanStats,
     Skip,
+    TrustedSigners,
     __version__,
     read_bundle,
 )
@@ -33,11 +34,13 @@ from afbundle._pack import dump_manifest, pack, strip
 from afbundle._report import ScanReport
 from afbundle._scan import find, scan
 from afbundle._sealed import SealedBundle, seal
+from afbundle._signing import sidecar_path, sign
 from afbundle.errors import (
     BundleError,
     BundleFormatError,
     BundleIntegrityError,
     BundleNotFoundError,
+    BundleSignatureError,
     ManifestError,
     NotABundleError,
     UnsupportedFooterVersionError,
@@ -59,6 +62,7 @@ __all__ = [
     "BundleFormatError",
     "BundleIntegrityError",
     "BundleNotFoundError",
+    "BundleSignatureError",
     "ExecutableCoordinator",
     "ManifestError",
     "ManifestFinding",
@@ -68,6 +72,7 @@ __all__ = [
     "ScanStats",
     "SealedBundle",
     "Skip",
+    "TrustedSigners",
     "UnsupportedFooterVersionError",
     "__version__",
     "check_manifest",
@@ -79,6 +84,8 @@ __all__ = [
     "read_bundle",
     "scan",
     "seal",
+    "sidecar_path",
+    "sign",
     "strip",
 ]
 

@@ -34,11 +34,15 @@ def usable_cache_dir(
     """The cache directory to use, or ``None`` when disabled or refused.
 
     A directory not owned by the current user, or writable by group or
-    others, is refused with a warning (once per process): whoever can write
-    it could vouch for a tampered binary.
+    others, or reached through a directory someone else could change, is
+    refused with a warning (once per process): whoever can write or redirect
+    it could vouch for a tampered binary. An empty ``cache_dir`` is a
+    ``ValueError`` (it would silently mean the current directory).
     """
     if not enabled:
         return None
+    if cache_dir is not None and not os.fspath(cache_dir):
+        raise ValueError("cache_dir must not be empty (None means the default directory)")
     path = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     if path not in _refused:
         _refused[path] = _core.check_cache_dir(path)

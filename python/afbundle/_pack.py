@@ -44,13 +44,17 @@ def pack(
     ``manifest`` is a mapping (serialised canonically by :func:`dump_manifest`)
     or raw YAML that must load as a mapping. The bundle is written to a
     temporary file beside ``output``, fsynced and renamed into place, so a
-    reader never sees half a bundle; the binary's permission bits are kept.
+    reader never sees half a bundle, and a directory walk never sees the
+    temporary file as a bundle. The output's permission bits are the
+    binary's, with execute added where read is allowed, limited by the
+    umask; setuid, setgid and sticky bits are dropped.
     Identical inputs give byte-identical output. The binary is never run.
 
     Raises:
         BundleFormatError: ``binary`` already ends with a bundle trailer and
             ``replace_footer`` is false.
         ManifestError: the manifest does not load as a YAML mapping.
+        TypeError: ``manifest`` or ``source`` has a type it cannot be.
 
     Example:
         >>> afbundle.pack("build/pipeline", "dist/pipeline", manifest=manifest,
@@ -61,21 +65,34 @@ def pack(
         manifest_bytes = dump_manifest(manifest)
     elif isinstance(manifest, str):
         manifest_bytes = manifest.encode("utf-8")
-    else:
+    elif isinstance(manifest, (bytes, bytearray, memoryview)):
         manifest_bytes = bytes(manifest)
-    source_bytes = source.encode("utf-8") if isinstance(source, str) else bytes(source)
+    else:
+        raise TypeError(
+            f"manifest: expected a mapping, bytes or str, got {type(manifest).__name__}"
+        )
+    if isinstance(source, str):
+        source_bytes = source.encode("utf-8")
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        source_bytes = bytes(source)
+    else:
+        raise TypeError(f"source: expected bytes or str, got {type(source).__name__}")
     _core.pack(binary, output, manifest_bytes, source_bytes, replace_footer)
     return _core.read_bundle(output, verify=True)
 
 
-def strip(bundle: PathArg, output: PathArg) -> None:
+def strip(bundle: PathArg, output: PathArg) -> bytes:
     """Write the binary region of ``bundle`` to ``output``, byte for byte, atomically.
 
-    The copy is hashed as it is written; ``output`` keeps the bundle's
-    permission bits. Verify the bundle first (:func:`afbundle.read_bundle`)
-    to be sure what is written is the binary the trailer vouches for.
+    The bytes are read through one descriptor and hashed as they are copied;
+    nothing is written unless that digest matches the trailer's
+    ``binary_sha256`` (:class:`BundleIntegrityError` otherwise), so what is
+    written is exactly what was verified, even if the path is swapped
+    meanwhile. ``output`` gets the bundle's permission bits, limited by the
+    umask, never setuid/setgid. Returns the digest of the bytes written.
 
     Example:
-        >>> afbundle.strip("dist/pipeline", "build/pipeline")
+        >>> afbundle.strip("dist/pipeline", "build/pipeline").hex()
+        '5f1c...'
     """
-    _core.strip(bundle, output)
+    return _core.strip(bundle, output)

@@ -61,10 +61,30 @@ class _StdlibLogger:
 _default_log = _StdlibLogger()
 
 
+def _signers(signers: _core.TrustedSigners | PathArg | None) -> _core.TrustedSigners | None:
+    """Load a signer file once per call (a bad one raises BundleSignatureError)."""
+    if signers is None or isinstance(signers, _core.TrustedSigners):
+        return signers
+    return _core.TrustedSigners(signers)
+
+
 def _as_roots(roots: Roots) -> list[Path]:
-    if isinstance(roots, (str, os.PathLike)):
-        return [Path(roots).expanduser()]
-    return [Path(r).expanduser() for r in roots]
+    # bytes paths are accepted as os functions accept them (os.fsdecode);
+    # anything else that is not a path is a TypeError naming the argument.
+    def one(root: object) -> Path:
+        if isinstance(root, bytes):
+            root = os.fsdecode(root)
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"roots: expected a path or paths, got {type(root).__name__}")
+        return Path(root).expanduser()
+
+    if isinstance(roots, (str, bytes, os.PathLike)):
+        return [one(roots)]
+    try:
+        items = list(roots)
+    except TypeError:
+        raise TypeError(f"roots: expected a path or paths, got {type(roots).__name__}") from None
+    return [one(r) for r in items]
 
 
 #: The core's word for a YAML top level -> the Python type name upstream logs.
@@ -140,6 +160,7 @@ def scan(
     cache_dir: str | os.PathLike[str] | None = None,
     persistent_cache: bool = True,
     resolve_schema_version: Callable[[str], str] | None = None,
+    trusted_signers: _core.TrustedSigners | PathArg | None = None,
 ) -> ScanReport:
     """Walk ``roots`` and report every bundle, rejection and skip, in precedence order.
 
@@ -152,6 +173,9 @@ def scan(
     :meth:`ScanReport.winner` is what ``find`` returns. ``threads`` (1 to 256)
     overrides the automatic choice: one per CPU on local disks, 48 when a
     root is on a network file system.
+    With ``trusted_signers`` (an OpenSSH ``allowed_signers`` path or a
+    :class:`TrustedSigners`), bundles without a valid signature by one of
+    them are rejections too (kind ``signature``).
 
     Example:
         >>> report = afbundle.scan(["/opt/airflow/executable-bundles"])
@@ -170,6 +194,7 @@ def scan(
         threads=threads,
         cache_dir=usable_cache_dir(cache_dir, persistent_cache and verify, log),
         resolve=resolve_schema_version,
+        trusted_signers=_signers(trusted_signers),
     )
     _log_walk(log, raw)
     bundles = tuple(raw.bundles)
@@ -201,6 +226,7 @@ def find(
     log: KeywordLogger | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     persistent_cache: bool = True,
+    trusted_signers: _core.TrustedSigners | PathArg | None = None,
 ) -> _core.Bundle:
     """Return the verified bundle that declares ``dag_id``, first in precedence order.
 
@@ -217,10 +243,15 @@ def find(
     off with ``persistent_cache=False``), so a fresh worker process does not
     re-hash an unchanged bundle. The rule is the one :func:`scan` reports
     with (``ScanReport.winner``), decided by the same code in the core.
+    With ``trusted_signers`` (an OpenSSH ``allowed_signers`` path or a
+    :class:`TrustedSigners`), a candidate must also carry a valid
+    ``BUNDLE.sig`` by one of them; one that does not loses (kind
+    ``signature``) and the search goes on.
 
     Raises:
         BundleNotFoundError: no usable bundle declares ``dag_id``; its message
             names the rejected candidates and what was searched.
+        BundleSignatureError: the ``trusted_signers`` file is unusable.
 
     Example:
         >>> bundle = afbundle.find("/opt/airflow/executable-bundles", "example_dag")
@@ -228,6 +259,7 @@ def find(
         ('/opt/airflow/executable-bundles/example', '2026-06-16')
     """
     log = log or _default_log
+    signers = _signers(trusted_signers)
     root_paths = _as_roots(roots)
     raw = _core.find_bundle(
         root_paths,
@@ -235,6 +267,7 @@ def find(
         threads=threads,
         cache_dir=usable_cache_dir(cache_dir, persistent_cache, log),
         resolve=resolve_schema_version,
+        trusted_signers=signers,
     )
     _log_walk(log, raw)
     for rejection in raw.lost:

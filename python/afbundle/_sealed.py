@@ -101,24 +101,29 @@ def seal(
     *,
     expect_sha256: bytes | None = None,
     dag_id: str | None = None,
+    trusted_signers: _core.TrustedSigners | str | os.PathLike[str] | None = None,
 ) -> SealedBundle:
     """Copy the bundle at ``path`` into a sealed memfd and verify that copy.
 
     With ``expect_sha256`` (the ``binary_sha256`` of a bundle verified
     earlier, e.g. by :func:`afbundle.find`) and ``dag_id``, the sealed copy
     must also be that same bundle and declare that dag: a file replaced
-    between the earlier check and the seal is refused, never run.
+    between the earlier check and the seal is refused, never run. With
+    ``trusted_signers``, ``PATH.sig`` must also be a valid signature by one of
+    them over the sealed bytes: what runs is exactly what was signed.
 
     Raises:
         BundleIntegrityError: the copied binary region does not match its
             digest, or the copy is not the bundle that was expected.
+        BundleSignatureError: ``trusted_signers`` was given and the sealed
+            bytes are not validly signed by one of them.
         OSError: memfds or seals are unavailable, or the file cannot be read.
 
     Example:
         >>> with afbundle.seal("/opt/airflow/executable-bundles/example") as sealed:
         ...     subprocess.run([sealed.exec_path, "--help"], pass_fds=sealed.pass_fds)
     """
-    fd, bundle = _core.seal_bundle(path)
+    fd, bundle = _core.seal_bundle(path, trusted_signers=trusted_signers)
     sealed = SealedBundle(fd, bundle)
     mismatch = None
     if expect_sha256 is not None and bundle.binary_sha256 != expect_sha256:

@@ -40,7 +40,7 @@ import os
 import pathlib
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from afbundle._scan import find
 
@@ -58,6 +58,7 @@ except ImportError as exc:
 
 if TYPE_CHECKING:
     from airflow.sdk.api.datamodels._generated import TaskInstance
+    from airflow.sdk.execution_time.coordinator import BaseCoordinator
     from structlog.typing import FilteringBoundLogger
 
 __all__ = ["ExecutableCoordinator"]
@@ -97,8 +98,8 @@ def _validate_threads(
         raise ValueError(f"{attribute.name} must be a positive int or None, not {value!r}")
 
 
-def _convert_cache_dir(value: _PathLike | None) -> pathlib.Path | None:
-    """``~``-expanded path of the persistent digest cache, or ``None`` for the default."""
+def _convert_optional_path(value: _PathLike | None) -> pathlib.Path | None:
+    """A ``~``-expanded path, or ``None`` (cache_dir: the default; trusted_signers: off)."""
     return None if value is None else pathlib.Path(value).expanduser()
 
 
@@ -147,6 +148,14 @@ class ExecutableCoordinator(SubprocessCoordinator):
         of the bundle per task; needs Linux memfds, and fails the task (exit
         status 126, the reason on the task's stderr) where they are
         unavailable.
+    :param trusted_signers: An OpenSSH ``allowed_signers`` file (``~``
+        expanded). When set, only bundles with a valid ``BUNDLE.sig`` (an
+        ``ssh-keygen -Y sign -n afbundle`` signature) by one of its keys run;
+        an unsigned or wrongly signed bundle is passed over like a corrupt one
+        (see :func:`afbundle.find`). Read on every task, so editing the file
+        takes effect on the next task. With ``verified_exec`` the launcher
+        checks the signature again over the sealed bytes it runs. The file and
+        its directories must not be writable by other users.
     :param task_startup_timeout: Seconds to wait for the bundle to connect to
         both sockets (inherited from Airflow's ``SubprocessCoordinator``;
         default 10).
@@ -178,8 +187,11 @@ class ExecutableCoordinator(SubprocessCoordinator):
     )
     threads: int | None = attrs.field(default=None, validator=_validate_threads)
     digest_cache: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
-    cache_dir: pathlib.Path | None = attrs.field(default=None, converter=_convert_cache_dir)
+    cache_dir: pathlib.Path | None = attrs.field(default=None, converter=_convert_optional_path)
     verified_exec: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    trusted_signers: pathlib.Path | None = attrs.field(
+        default=None, converter=_convert_optional_path
+    )
 
     def _build_execute_task_command(self, *, what: TaskInstance) -> tuple[list[str], str | None]:
         """Find the bundle for ``what.dag_id``; return its path as the command, and its schema.
@@ -202,6 +214,7 @@ class ExecutableCoordinator(SubprocessCoordinator):
             log=log,
             cache_dir=self.cache_dir,
             persistent_cache=self.digest_cache,
+            trusted_signers=self.trusted_signers,
         )
         log.debug(
             "Executable bundle found",
@@ -214,14 +227,41 @@ class ExecutableCoordinator(SubprocessCoordinator):
         # The launched process seals, re-verifies and execs its own copy (see
         # afbundle._launch): a memfd of this supervisor is out of the child's
         # reach once Airflow has made the supervisor non-dumpable.
+        signers = [] if self.trusted_signers is None else ["--signers", str(self.trusted_signers)]
         command = [
             sys.executable,
             "-I",
             "-m",
             "afbundle._launch",
+            *signers,
             str(bundle.path),
             bundle.binary_sha256.hex(),
             what.dag_id,
         ]
         log.debug("Launching through a sealed copy", path=str(bundle.path), command=command)
         return command, bundle.resolved_schema_version
+
+    def execute_task(self, **kwargs: Any) -> BaseCoordinator.ExecutionResult:
+        """Airflow's launch; a failure to run the bundle is also written to the task log.
+
+        Airflow's supervisor reports an exception raised here (no usable
+        bundle, a bundle that never connected) only in the worker's output,
+        where the executor logs it; the task log, where users look first, stays
+        empty. ``logger`` is the task log's logger that the supervisor passes
+        in, so the reason is written there too, then the exception propagates
+        unchanged.
+        """
+        try:
+            result: BaseCoordinator.ExecutionResult = super().execute_task(**kwargs)
+        except Exception as exc:
+            task_log = kwargs.get("logger")
+            if task_log is not None:
+                what = kwargs.get("what")
+                task_log.error(
+                    "Cannot run the task's executable bundle",
+                    dag_id=getattr(what, "dag_id", None),
+                    error_type=type(exc).__name__,
+                    error=str(exc),
+                )
+            raise
+        return result

@@ -35,6 +35,7 @@ __all__ = [
     "BundleFormatError",
     "BundleIntegrityError",
     "BundleNotFoundError",
+    "BundleSignatureError",
     "ManifestError",
     "NotABundleError",
     "UnsupportedFooterVersionError",
@@ -135,6 +136,33 @@ class ManifestError(BundleError):
     """The metadata region is not a UTF-8 YAML mapping, or exceeds a safety limit."""
 
     kind = "manifest"
+
+
+class BundleSignatureError(BundleError):
+    """Trusted signers were required and the bundle's signature does not satisfy them.
+
+    Also raised for an ``allowed_signers`` file that cannot be trusted or
+    parsed (``problem == "signers_file"``; ``path`` is then that file).
+
+    Attributes:
+        problem: which check failed: ``"no_sidecar"``, ``"malformed"``,
+            ``"unknown_key"``, ``"wrong_namespace"``, ``"not_yet_valid"``,
+            ``"expired"``, ``"bad_signature"``, ``"signers_file"``, or
+            ``"signing"`` when :func:`afbundle.sign` failed.
+
+    Example:
+        >>> try:
+        ...     afbundle.read_bundle("/opt/bundles/etl", trusted_signers="/etc/afbundle/signers")
+        ... except afbundle.BundleSignatureError as exc:
+        ...     print(exc.problem)
+        no_sidecar
+    """
+
+    kind = "signature"
+
+    @property
+    def problem(self) -> str:
+        return str(self.context.get("problem", "bad_signature"))
 
 
 class BundleNotFoundError(BundleError, FileNotFoundError):

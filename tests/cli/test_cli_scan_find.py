@@ -9,7 +9,7 @@ import pytest
 from _cli import (
     afbundle,
 )
-from _writer import manifest, write_bundle
+from _writer import manifest, settle, write_bundle
 
 
 def test_scan_tables_bundles_rejections_duplicates_and_counters(bundle_tree: Path) -> None:
@@ -118,7 +118,7 @@ def test_find_usage_errors_exit_2(bundle_tree: Path) -> None:
 def test_scan_and_find_use_the_cache_dir_given_and_no_cache_leaves_it_alone(
     tmp_path: Path,
 ) -> None:
-    write_bundle(tmp_path / "root" / "b", dag_ids=["d"])
+    settle(write_bundle(tmp_path / "root" / "b", dag_ids=["d"]))
     cache = tmp_path / "cache"
     untouched = afbundle("scan", tmp_path / "root", "--no-cache", "--json")
     assert untouched.code == 0 and not cache.exists()

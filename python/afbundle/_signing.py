@@ -1,0 +1,89 @@
+"""sign(): write a bundle's SSH signature sidecar with ``ssh-keygen``.
+
+Verification never runs a program: it is native, in the core
+(``trusted_signers=`` on :func:`afbundle.read_bundle`, :func:`afbundle.scan`
+and :func:`afbundle.find`). Signing needs the private key, which lives where
+OpenSSH keeps it (a file, an agent, a hardware token), so it is delegated to
+``ssh-keygen -Y sign``; the result is byte for byte what an operator gets by
+running that command by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from afbundle import _core
+from afbundle.errors import BundleSignatureError
+
+__all__ = ["sidecar_path", "sign"]
+
+SIDECAR_SUFFIX = ".sig"
+
+
+def sidecar_path(bundle: str | os.PathLike[str]) -> Path:
+    """Where the signature of ``bundle`` lives: ``BUNDLE.sig``.
+
+    Example:
+        >>> afbundle.sidecar_path("/opt/bundles/etl")
+        PosixPath('/opt/bundles/etl.sig')
+    """
+    return Path(os.fspath(bundle) + SIDECAR_SUFFIX)
+
+
+def sign(
+    bundle: str | os.PathLike[str],
+    key: str | os.PathLike[str],
+    *,
+    ssh_keygen: str = "ssh-keygen",
+) -> Path:
+    """Sign ``bundle`` with the SSH key ``key``; return the sidecar written.
+
+    Same bytes as ``ssh-keygen -Y sign -n afbundle -f KEY BUNDLE``. ``key`` is
+    a private key file, or a public key whose private half is in the
+    ssh-agent. The bundle is read (and its digest verified) first, so a file
+    that is not an intact bundle is never signed. The sidecar replaces any
+    old one atomically (temporary file + rename), so a concurrent reader sees
+    the old signature or the new one, never half of one.
+
+    Raises:
+        BundleError: ``bundle`` is not an intact bundle.
+        BundleSignatureError: ``ssh-keygen`` is missing or failed (its
+            message is the reason).
+
+    Example:
+        >>> afbundle.sign("dist/pipeline", "~/.ssh/id_ed25519")
+        PosixPath('dist/pipeline.sig')
+    """
+    import subprocess
+    import tempfile
+
+    bundle_path = Path(bundle)
+    _core.read_bundle(bundle_path, verify=True)
+    target = sidecar_path(bundle_path)
+    key_path = os.path.expanduser(os.fspath(key))
+    command = [ssh_keygen, "-q", "-Y", "sign", "-n", _core.SIGNATURE_NAMESPACE, "-f", key_path]
+    with open(bundle_path, "rb") as stdin:
+        try:
+            done = subprocess.run(command, stdin=stdin, capture_output=True, check=False)
+        except OSError as exc:
+            raise _failure(bundle_path, f"cannot run {ssh_keygen}: {exc}") from exc
+    if done.returncode != 0 or not done.stdout.startswith(b"-----BEGIN SSH SIGNATURE-----"):
+        why = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
+        raise _failure(bundle_path, f"ssh-keygen -Y sign failed: {why}")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SIDECAR_SUFFIX, dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(done.stdout)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return target
+
+
+def _failure(bundle: Path, reason: str) -> BundleSignatureError:
+    return BundleSignatureError(f"{bundle}: {reason}", str(bundle), reason, {"problem": "signing"})
