@@ -178,3 +178,52 @@ def test_verified_exec_cost(benchmark, tree, impl):
             afbundle.seal(bundle.path).close()
 
     _run(benchmark, run, setup=CLEAR["afbundle"])
+
+
+FLOOR_WORKER = (
+    "import sys, time, afbundle\n"
+    "t = time.perf_counter()\n"
+    "afbundle.find([sys.argv[1]], sys.argv[2], cache_dir=sys.argv[3])\n"
+    "print(time.perf_counter() - t)\n"
+)
+
+
+@pytest.mark.parametrize("impl", ["afbundle", "floor"])
+def test_floor(benchmark, tree, impl, tmp_path_factory):
+    """The physical floor of find(target), each side a fresh process, cold caches.
+
+    Floor: a serial ``find -type f -perm -u+x`` of the tree, plus (BIG) OpenSSL's
+    SHA-256 of the one bundle found: the walk and the hash any reader must do.
+    afbundle: the first ``find`` call in a fresh interpreter (after its
+    imports, measured inside the process) with an empty persistent cache.
+    """
+    name, root = tree
+    benchmark.group = f"{name} floor: find(target), fresh process, cold cache"
+    walk = ["find", str(root), "-type", "f", "-perm", "-u+x"]
+    target = next(root.rglob("zzzz-target"))
+    if impl == "floor":
+
+        def run() -> None:
+            subprocess.run(walk, stdout=subprocess.DEVNULL, check=True)
+            if name == "BIG":
+                subprocess.run(
+                    ["openssl", "dgst", "-sha256", str(target)],
+                    stdout=subprocess.DEVNULL,
+                    check=True,
+                )
+
+        if name == "BIG" and shutil.which("openssl") is None:
+            pytest.skip("openssl not installed")
+        _run(benchmark, run)
+        return
+    inside: list[float] = []
+
+    def run_afbundle() -> None:
+        cache = tmp_path_factory.mktemp("cold-cache")
+        cmd = [sys.executable, "-c", FLOOR_WORKER, str(root), TARGET, str(cache)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        inside.append(float(out.stdout.split()[-1]))
+
+    _run(benchmark, run_afbundle)
+    measured = inside[1:]  # the first call was the warm-up round
+    benchmark.extra_info["find_seconds"] = sum(measured) / len(measured)

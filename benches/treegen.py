@@ -49,6 +49,8 @@ class TreeSpec:
 
 MANY = TreeSpec(bundles=1000, bundle_kib=200, others=19_000, dirs=200)
 BIG = TreeSpec(bundles=60, bundle_kib=30 * 1024, others=200, dirs=10)
+#: The network file system tree (benches/test_nfs.py), behind latencyfs.
+NFS = TreeSpec(bundles=200, bundle_kib=64, others=3800, dirs=40)
 
 
 def bundle_bytes(binary: bytes, dag: str) -> bytes:

@@ -13,6 +13,8 @@ pub mod disk_cache;
 #[deny(missing_docs)]
 pub mod error;
 #[deny(missing_docs)]
+pub mod filesystem;
+#[deny(missing_docs)]
 pub mod hash;
 #[deny(missing_docs)]
 pub mod manifest;
@@ -80,6 +82,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_bundle::digest_cache_len, m)?)?;
     m.add_function(wrap_pyfunction!(py_scan::scan_roots, m)?)?;
     m.add_function(wrap_pyfunction!(py_scan::find_bundle, m)?)?;
+    m.add_function(wrap_pyfunction!(py_scan::threads_for, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::pack, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::strip, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::dump_manifest, m)?)?;

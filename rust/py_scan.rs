@@ -296,3 +296,11 @@ pub fn find_bundle(
         stats: rest.stats,
     })
 }
+
+/// The worker threads a scan of `roots` uses: `threads` if given, else sized
+/// for the file systems the roots live on (see `afbundle.find`).
+#[pyfunction]
+#[pyo3(signature = (roots, threads = None))]
+pub fn threads_for(roots: Vec<PathBuf>, threads: Option<usize>) -> usize {
+    crate::filesystem::threads_for(&roots, threads)
+}

@@ -48,6 +48,18 @@ pub struct FileState {
 }
 
 impl FileState {
+    /// The state a `stat` call reported.
+    pub fn of_stat(st: &rustix::fs::Stat) -> Self {
+        FileState {
+            mode: st.st_mode,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            mtime_ns: i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec),
+            ctime_ns: i128::from(st.st_ctime) * 1_000_000_000 + i128::from(st.st_ctime_nsec),
+        }
+    }
+
     fn of(meta: &Metadata) -> Self {
         FileState {
             mode: meta.mode(),
@@ -87,6 +99,18 @@ pub struct VerifyCost {
     pub bytes_hashed: u64,
     /// Whether the digest cache answered.
     pub cache_hit: bool,
+}
+
+/// How many bytes [`OpenFile::tail`] reads from the end of a file: the
+/// trailer plus a manifest of up to 4 KiB minus 64 bytes.
+pub const TAIL_READ: u64 = 4096;
+
+/// The last bytes of a file, as [`OpenFile::tail`] read them.
+#[derive(Debug)]
+pub struct Tail {
+    /// Offset of `bytes[0]` in the file.
+    start: u64,
+    bytes: Vec<u8>,
 }
 
 /// An open candidate file: its descriptor and the `fstat` of that descriptor.
@@ -168,6 +192,35 @@ impl OpenFile {
         Self::from_file(File::from(fd), path)
     }
 
+    /// Open `name` relative to `dir` for a regular file whose `fstatat`
+    /// (`stat`) the caller already has: no second stat. The state is the
+    /// stat's; [`OpenFile::ensure_unchanged`] (an `fstat` of the descriptor)
+    /// later proves the descriptor has that same file, unchanged, before
+    /// anything read through it is trusted, and a tail read notices a file
+    /// that is no longer a regular one ([`OpenFile::tail`]).
+    ///
+    /// As in [`OpenFile::open_at`], the name is opened `O_NOFOLLOW`; a name
+    /// that is a symlink (to a bundle, legitimately) is opened as
+    /// [`OpenFile::open`] does, so nothing but a regular file is ever opened
+    /// through a link.
+    pub fn open_at_stat(
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        path: &Path,
+        stat: &rustix::fs::Stat,
+    ) -> Result<Self> {
+        let flags =
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+            Ok(fd) => Ok(OpenFile {
+                file: File::from(fd),
+                state: FileState::of_stat(stat),
+            }),
+            Err(rustix::io::Errno::LOOP) => Self::open_regular(dir, name, path),
+            Err(e) => Err(ErrorKind::io("open", e.into()).at(path)),
+        }
+    }
+
     /// Wrap an already open file (it must be a regular file).
     pub fn from_file(file: File, path: &Path) -> Result<Self> {
         let meta = file
@@ -200,6 +253,71 @@ impl OpenFile {
         let trailer = Trailer::parse(&raw)?;
         let layout = trailer.layout(size)?;
         Ok((trailer, layout))
+    }
+
+    /// Read the last [`TAIL_READ`] bytes (or the whole file, if shorter) in
+    /// ONE `pread`, and validate the trailer in them (spec steps 1-5). On a
+    /// network file system every read is a round trip; the tail usually
+    /// holds the manifest too, for [`OpenFile::manifest_in`].
+    pub fn tail(&self) -> Result<(Trailer, Layout, Tail), ErrorKind> {
+        let size = self.state.size;
+        if size < TRAILER_SIZE as u64 {
+            return Err(ErrorKind::NotABundle(
+                "file is shorter than the 64-byte trailer".into(),
+            ));
+        }
+        let start = size - size.min(TAIL_READ);
+        let len = usize::try_from(size - start).unwrap_or(0);
+        // One byte more than the file should have: a file that grew since
+        // its size was taken (replaced by rename after the walk's stat) is
+        // noticed here, in the same call, instead of being misread.
+        let mut bytes = vec![0u8; len + 1];
+        let mut got = 0;
+        // A regular file's pread is short only at its end: stop once the
+        // expected bytes are in, without a second call to see the end.
+        while got < len {
+            match self.file.read_at(&mut bytes[got..], start + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A FIFO or socket swapped in after the walk's stat.
+                Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => {
+                    return Err(ErrorKind::Changed("no longer a regular file".into()))
+                }
+                Err(e) => return Err(ErrorKind::io("read trailer", e)),
+            }
+        }
+        if got > len {
+            return Err(ErrorKind::Changed(format!(
+                "the file grew past its {size} bytes (read trailer)"
+            )));
+        }
+        if got < len {
+            return Err(ErrorKind::Changed(format!(
+                "file ended before byte {size} (read trailer)"
+            )));
+        }
+        bytes.truncate(len);
+        let raw: &[u8; TRAILER_SIZE] = bytes[bytes.len() - TRAILER_SIZE..]
+            .try_into()
+            .expect("the tail is at least one trailer long");
+        let trailer = Trailer::parse(raw)?;
+        let layout = trailer.layout(size)?;
+        Ok((trailer, layout, Tail { start, bytes }))
+    }
+
+    /// The manifest (spec step 7), from `tail` when it holds the whole
+    /// region, else read with one more `pread`.
+    pub fn manifest_in(&self, layout: &Layout, tail: &Tail) -> Result<Manifest, ErrorKind> {
+        let end = layout.metadata_start + layout.metadata_len;
+        if layout.metadata_start >= tail.start && end <= tail.start + tail.bytes.len() as u64 {
+            let from = usize::try_from(layout.metadata_start - tail.start).unwrap_or(usize::MAX);
+            let to = usize::try_from(end - tail.start).unwrap_or(usize::MAX);
+            if let Some(bytes) = tail.bytes.get(from..to) {
+                return manifest::parse(bytes);
+            }
+        }
+        self.manifest(layout)
     }
 
     /// Read and parse the manifest region (spec step 7).

@@ -15,6 +15,7 @@ use crate::pool::PoolError;
 use crate::precedence::{decide, Decision};
 use crate::reader::{self, Bundle, OpenFile, Verify};
 use crate::signature::TrustedSigners;
+use crate::trailer::TRAILER_SIZE;
 use crate::walk::{self, describe, WalkStats};
 
 /// What to do with each bundle found.
@@ -25,7 +26,8 @@ pub struct ScanOptions {
     /// Keep only bundles that declare this dag_id (others are read, counted,
     /// and dropped); verification is left to the caller.
     pub dag_id: Option<String>,
-    /// Worker threads; `None` means one per CPU.
+    /// Worker threads; `None` means sized for the roots' file systems
+    /// ([`threads_for`](crate::filesystem::threads_for)).
     pub threads: Option<usize>,
     /// The persistent digest cache, if enabled.
     pub disk_cache: Option<DiskCache>,
@@ -142,18 +144,13 @@ enum Outcome {
 
 /// Walk `roots` and read every candidate, in a pool of `options.threads`.
 pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, PoolError> {
-    let pool = crate::pool::pool(options.threads)?;
+    let threads = crate::filesystem::threads_for(roots, options.threads);
+    let pool = crate::pool::pool(Some(threads))?;
     Ok(pool.install(|| scan_in_pool(roots, options)))
 }
 
 fn scan_in_pool(roots: &[PathBuf], options: &ScanOptions) -> ScanOutput {
-    let walk = walk::walk(roots, |entry| {
-        read_candidate(
-            OpenFile::open_at(entry.dir, entry.name, entry.path),
-            entry.path,
-            options,
-        )
-    });
+    let walk = walk::walk(roots, |entry| visit(&entry, options));
     let outcomes = walk.candidates.into_iter().map(|c| c.found);
 
     let mut out = ScanOutput {
@@ -205,6 +202,26 @@ fn rejected(err: Error, id: (u64, u64)) -> Outcome {
     Outcome::Rejected(err, id, reader::VerifyCost::default())
 }
 
+/// Read one executable the walk found. Most candidates are not bundles:
+/// one too short to hold a trailer is settled by the walk's `fstatat`
+/// alone, without opening it.
+fn visit(entry: &walk::Entry<'_>, options: &ScanOptions) -> Outcome {
+    if u64::try_from(entry.stat.st_size).unwrap_or(0) < TRAILER_SIZE as u64 {
+        return Outcome::NotABundle;
+    }
+    let opened = OpenFile::open_at_stat(entry.dir, entry.name, entry.path, entry.stat);
+    match read_candidate(opened, entry.path, options) {
+        // The name was re-pointed between the walk's stat and the open (a
+        // deploy by rename): read what the name holds now, once, through a
+        // descriptor whose own fstat is the reference, as if just found.
+        Outcome::Rejected(err, ..) if matches!(err.kind, ErrorKind::Changed(_)) => {
+            let opened = OpenFile::open_at(entry.dir, entry.name, entry.path);
+            read_candidate(opened, entry.path, options)
+        }
+        outcome => outcome,
+    }
+}
+
 fn read_candidate(
     opened: crate::error::Result<OpenFile>,
     path: &Path,
@@ -227,14 +244,15 @@ fn read_candidate(
     };
     let state = open.state();
     let id = (state.dev, state.ino);
-    // The walk checked the exec bit by name; a file swapped in between the
-    // check and the open must not be read either. The mode is already known
-    // from the descriptor's fstat, so this costs nothing.
+    // The exec bit was checked on this same state; a file swapped in after
+    // the walk's stat is caught by `ensure_unchanged` (the descriptor's
+    // fstat) before anything read through it is trusted.
     if state.mode & 0o111 == 0 {
         return Outcome::NotABundle;
     }
-    // Most candidates are not bundles: settle that before any other work.
-    let (trailer, layout) = match open.trailer() {
+    // Most candidates are not bundles: settle that before any other work,
+    // with one read of the file's tail (trailer, and usually the manifest).
+    let (trailer, layout, tail) = match open.tail() {
         Ok(found) => found,
         Err(ErrorKind::NotABundle(_)) => return Outcome::NotABundle,
         Err(kind) => return rejected(kind.at(open.resolved_path(path)), id),
@@ -255,7 +273,7 @@ fn read_candidate(
     };
     // Looking for one dag_id: read the manifest, and spend nothing more
     // (no path resolution, no hashing) on bundles that do not declare it.
-    let manifest = match open.manifest(&layout) {
+    let manifest = match open.manifest_in(&layout, &tail) {
         Ok(manifest) => manifest,
         Err(kind) => return rejected(kind.at(open.resolved_path(path)), id),
     };
@@ -362,6 +380,36 @@ mod tests {
         assert_eq!(out.bundles.len(), 1);
         assert!(out.bundles[0].path.ends_with("a"));
         assert_eq!(out.stats.duplicate_files, 1);
+    }
+
+    #[test]
+    fn a_bundle_renamed_over_between_stat_and_open_is_read_as_it_is_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b");
+        bundle(&path, b"old version", &["x"]);
+        let stale = rustix::fs::stat(&path).unwrap();
+        // A deploy replaces the bundle by rename after the walk's fstatat.
+        bundle(&dir.path().join("new"), b"new version!", &["x"]);
+        fs::rename(dir.path().join("new"), &path).unwrap();
+        let dir_fd = fs::File::open(dir.path()).unwrap();
+        let name = std::ffi::CString::new("b").unwrap();
+        let entry = walk::Entry {
+            dir: std::os::fd::AsFd::as_fd(&dir_fd),
+            name: &name,
+            path: &path,
+            stat: &stale,
+        };
+        let options = ScanOptions {
+            dag_id: Some("x".into()),
+            ..Default::default()
+        };
+        match visit(&entry, &options) {
+            Outcome::Bundle(bundle, ..) => {
+                assert_eq!(bundle.trailer.binary_sha256, sha256(b"new version!"));
+                assert_ne!(bundle.state.ino, stale.st_ino);
+            }
+            _ => panic!("expected the new bundle"),
+        }
     }
 
     #[test]

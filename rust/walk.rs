@@ -10,22 +10,24 @@
 //!
 //! The walk applies no filters: hidden files and ignore files mean nothing
 //! here. It follows symlinks to files and directories and keeps only regular
-//! files executable by the caller (`faccessat(X_OK)`, the spec's "executable
-//! bit set for the invoking user"). FIFOs, sockets and devices are counted and
-//! never opened. Each executable is handed to a visitor, with the directory's
-//! descriptor, while its directory is open: every per-file system call is
-//! relative to that descriptor instead of re-resolving the whole path.
+//! files executable by the caller (the spec's "executable bit set for the
+//! invoking user", as `faccessat(X_OK)` judges it; see [`Caller`]). FIFOs,
+//! sockets and devices are counted and never opened. Each entry costs one
+//! `fstatat` -- on a network file system every system call is a round trip --
+//! and each executable is handed to a visitor with that stat and the
+//! directory's descriptor, while its directory is open: every per-file system
+//! call is relative to that descriptor instead of re-resolving the whole path.
 //! Results come back sorted: by root, then byte-wise by relative path.
 
 use std::collections::HashSet;
 use std::ffi::{CStr, OsStr};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use rustix::fs::{self as rfs, Access, AtFlags, Dir, FileType, Mode, OFlags, CWD};
+use rustix::fs::{self as rfs, Access, AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
 
 /// An executable regular file found by the walk, with what the visitor made of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +92,9 @@ pub struct Entry<'a> {
     pub name: &'a CStr,
     /// The full path as walked.
     pub path: &'a Path,
+    /// What `fstatat` (following symlinks) said of the file when the walk
+    /// classified it: type, mode, size and identity, before any open.
+    pub stat: &'a Stat,
 }
 
 /// What listing one directory produced.
@@ -136,6 +141,7 @@ where
         stats: WalkStats::default(),
     };
     let mut seen: HashSet<(u64, u64)> = HashSet::new();
+    let caller = Caller::current();
     for (index, root) in roots.iter().enumerate() {
         let stat = match rfs::stat(root) {
             Ok(stat) => stat,
@@ -157,13 +163,7 @@ where
                 Ok(name) => name,
                 Err(_) => continue,
             };
-            let kind = classify_type(
-                FileType::from_raw_mode(stat.st_mode),
-                CWD,
-                &name,
-                root,
-                &visit,
-            );
+            let kind = classify_stat(&stat, CWD, &name, root, &caller, &visit);
             record(&mut listing, PathBuf::new(), root, kind);
             out.stats.add(&listing.stats);
             out.skipped.extend(listing.skipped);
@@ -175,7 +175,7 @@ where
             while !level.is_empty() {
                 let listings: Vec<Listing<T>> = level
                     .par_iter()
-                    .map(|rel| list(root, rel, &visit))
+                    .map(|rel| list(root, rel, &caller, &visit))
                     .collect();
                 let mut next = Vec::new();
                 for listing in listings {
@@ -220,7 +220,7 @@ fn bytes(p: &Path) -> &[u8] {
 }
 
 /// List one directory and classify (and visit) its entries.
-fn list<T, F>(root: &Path, rel: &Path, visit: &F) -> Listing<T>
+fn list<T, F>(root: &Path, rel: &Path, caller: &Caller, visit: &F) -> Listing<T>
 where
     T: Send,
     F: Fn(Entry<'_>) -> T + Sync,
@@ -228,9 +228,12 @@ where
     let mut listing = Listing::default();
     let path = root.join(rel);
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    // The directory stream owns the descriptor the entries are then
+    // examined through (`Dir::read_from` would reopen it: two more calls).
     let names = match rfs::openat(CWD, &path, flags, Mode::empty()).and_then(|fd| {
-        let names = read_names(&fd)?;
-        Ok((fd, names))
+        let mut dir = Dir::new(fd)?;
+        let names = read_names(&mut dir);
+        Ok((dir, names))
     }) {
         Ok(found) => found,
         Err(e) => {
@@ -241,7 +244,10 @@ where
             return listing;
         }
     };
-    let (dir_fd, (names, entry_errors)) = names;
+    let (dir, (names, entry_errors)) = names;
+    let Ok(dir_fd) = dir.fd() else {
+        return listing;
+    };
     listing.stats.dirs_visited += 1;
     for e in entry_errors {
         listing.skipped.push((
@@ -254,7 +260,8 @@ where
         .enumerate()
         .map(|(i, (name, file_type))| {
             let child = path.join(OsStr::from_bytes(name.to_bytes()));
-            (i, classify(*file_type, dir_fd.as_fd(), name, &child, visit))
+            let kind = classify(*file_type, dir_fd, name, &child, caller, visit);
+            (i, kind)
         })
         .collect();
     for (i, kind) in kinds {
@@ -266,8 +273,7 @@ where
 
 type Names = (Vec<(std::ffi::CString, FileType)>, Vec<rustix::io::Errno>);
 
-fn read_names(fd: &OwnedFd) -> rustix::io::Result<Names> {
-    let mut dir = Dir::read_from(fd)?;
+fn read_names(dir: &mut Dir) -> Names {
     let mut names = Vec::new();
     let mut errors = Vec::new();
     while let Some(entry) = dir.read() {
@@ -284,7 +290,7 @@ fn read_names(fd: &OwnedFd) -> rustix::io::Result<Names> {
             }
         }
     }
-    Ok((names, errors))
+    (names, errors)
 }
 
 fn record<T>(listing: &mut Listing<T>, rel: PathBuf, path: &Path, kind: Kind<T>) {
@@ -304,59 +310,104 @@ fn record<T>(listing: &mut Listing<T>, rel: PathBuf, path: &Path, kind: Kind<T>)
     listing.stats.files_seen += 1;
 }
 
-/// Classify one entry, following symlinks: `statat` only when the entry's
-/// type is not enough (symlinks, directories, unknown).
+/// Classify one entry with ONE `fstatat` (following symlinks), which
+/// answers type, exec permission, size and identity at once; entries the
+/// directory already names as FIFOs, sockets or devices cost nothing.
 fn classify<T, F>(
     file_type: FileType,
     dir: BorrowedFd<'_>,
     name: &CStr,
     path: &Path,
-    visit: &F,
-) -> Kind<T>
-where
-    F: Fn(Entry<'_>) -> T,
-{
-    let file_type = match file_type {
-        FileType::Symlink | FileType::Directory | FileType::Unknown => {
-            match rfs::statat(dir, name, AtFlags::empty()) {
-                Ok(stat) => {
-                    let followed = FileType::from_raw_mode(stat.st_mode);
-                    if followed == FileType::Directory {
-                        return Kind::Dir((stat.st_dev, stat.st_ino));
-                    }
-                    followed
-                }
-                Err(rustix::io::Errno::NOENT) if file_type == FileType::Symlink => {
-                    return Kind::Skipped("dangling symlink".into())
-                }
-                Err(rustix::io::Errno::LOOP) => return Kind::Skipped("symlink loop".into()),
-                Err(e) => return Kind::Skipped(format!("cannot stat: {}", describe(&e.into()))),
-            }
-        }
-        other => other,
-    };
-    classify_type(file_type, dir, name, path, visit)
-}
-
-fn classify_type<T, F>(
-    file_type: FileType,
-    dir: BorrowedFd<'_>,
-    name: &CStr,
-    path: &Path,
+    caller: &Caller,
     visit: &F,
 ) -> Kind<T>
 where
     F: Fn(Entry<'_>) -> T,
 {
     match file_type {
+        FileType::Fifo | FileType::Socket | FileType::CharacterDevice | FileType::BlockDevice => {
+            return Kind::Special
+        }
+        _ => {}
+    }
+    let stat = match rfs::statat(dir, name, AtFlags::empty()) {
+        Ok(stat) => stat,
+        Err(rustix::io::Errno::NOENT) if file_type == FileType::Symlink => {
+            return Kind::Skipped("dangling symlink".into())
+        }
+        // A file removed since the directory was listed is simply not there.
+        Err(rustix::io::Errno::NOENT) if file_type == FileType::RegularFile => {
+            return Kind::NotExecutable
+        }
+        Err(rustix::io::Errno::LOOP) => return Kind::Skipped("symlink loop".into()),
+        Err(e) => return Kind::Skipped(format!("cannot stat: {}", describe(&e.into()))),
+    };
+    classify_stat(&stat, dir, name, path, caller, visit)
+}
+
+fn classify_stat<T, F>(
+    stat: &Stat,
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    path: &Path,
+    caller: &Caller,
+    visit: &F,
+) -> Kind<T>
+where
+    F: Fn(Entry<'_>) -> T,
+{
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::Directory => Kind::Dir((stat.st_dev, stat.st_ino)),
         FileType::RegularFile => {
-            if rfs::accessat(dir, name, Access::EXEC_OK, AtFlags::empty()).is_ok() {
-                Kind::Executable(visit(Entry { dir, name, path }))
+            if caller.may_execute(stat, dir, name) {
+                Kind::Executable(visit(Entry {
+                    dir,
+                    name,
+                    path,
+                    stat,
+                }))
             } else {
                 Kind::NotExecutable
             }
         }
         _ => Kind::Special,
+    }
+}
+
+/// Who is walking: the real uid, as `faccessat` judges it.
+pub struct Caller {
+    uid: u32,
+}
+
+impl Caller {
+    /// The calling process.
+    pub fn current() -> Self {
+        Caller {
+            // SAFETY: getuid cannot fail and has no side effects.
+            uid: unsafe { libc::getuid() },
+        }
+    }
+
+    /// Whether the caller may execute the regular file `stat` describes
+    /// (`dir`/`name`): the spec's "executable bit set for the invoking user".
+    ///
+    /// Decided from the mode bits where they are the whole answer -- no x
+    /// bit at all; root (any x bit, as the kernel grants it); the file's
+    /// owner (the owner's bit, which ACLs never override) -- and by
+    /// `faccessat(X_OK)` otherwise, where an ACL may grant or deny what the
+    /// group and other bits say.
+    pub fn may_execute(&self, stat: &Stat, dir: BorrowedFd<'_>, name: &CStr) -> bool {
+        let mode = stat.st_mode;
+        if mode & 0o111 == 0 {
+            return false;
+        }
+        if self.uid == 0 {
+            return true;
+        }
+        if self.uid == stat.st_uid {
+            return mode & 0o100 != 0;
+        }
+        rfs::accessat(dir, name, Access::EXEC_OK, AtFlags::empty()).is_ok()
     }
 }
 

@@ -35,6 +35,7 @@ __all__ = [
     "seal_bundle",
     "sha256_prefix",
     "strip",
+    "threads_for",
     "write_file",
 ]
 
@@ -246,6 +247,7 @@ def find_bundle(
     resolve: Callable[[str], str] | None = None,
     trusted_signers: _Signers | None = None,
 ) -> RawFind: ...
+def threads_for(roots: Sequence[str | os.PathLike[str]], threads: int | None = None) -> int: ...
 def pack(
     binary: str | os.PathLike[str],
     output: str | os.PathLike[str],

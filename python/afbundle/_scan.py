@@ -170,7 +170,9 @@ def scan(
     digest cache) and mismatches are reported as rejections. For every
     dag_id the report names the winner under the same rule, decided by the
     same code, as :func:`find` (``resolve_schema_version`` as there):
-    :meth:`ScanReport.winner` is what ``find`` returns.
+    :meth:`ScanReport.winner` is what ``find`` returns. ``threads`` (1 to 256)
+    overrides the automatic choice: one per CPU on local disks, 48 when a
+    root is on a network file system.
     With ``trusted_signers`` (an OpenSSH ``allowed_signers`` path or a
     :class:`TrustedSigners`), bundles without a valid signature by one of
     them are rejections too (kind ``signature``).

@@ -120,10 +120,10 @@ class ExecutableCoordinator(SubprocessCoordinator):
         like Airflow's built-in coordinator. An empty string is a
         :class:`ValueError` too (the built-in would scan the current
         directory).
-    :param threads: Walker threads for the directory scan, a positive int.
-        ``None`` (the default) lets afbundle choose; raise it for roots on a
-        network file system, where each directory listing waits on the
-        network.
+    :param threads: Walker threads for the directory scan, 1 to 256.
+        ``None`` (the default) sizes them for what the roots live on: one per
+        CPU on local disks, 48 when a root is on a network file system (NFS,
+        SMB, FUSE, Ceph, ...), where each system call waits on the network.
     :param digest_cache: Use the persistent digest cache (default ``True``).
         The in-process cache helps only where one worker process runs many
         tasks (the LocalExecutor reuses its forked workers); the persistent

@@ -204,7 +204,12 @@ def _add_scan(subparsers: Any) -> None:
         help="directories searched recursively (or bundle files); earlier roots take precedence",
     )
     p.add_argument("--json", action="store_true", help="print a JSON document")
-    p.add_argument("--threads", metavar="N", type=_positive_int, help="walker threads")
+    p.add_argument(
+        "--threads",
+        metavar="N",
+        type=_positive_int,
+        help="walker threads (default: one per CPU, 48 on a network file system)",
+    )
     p.add_argument(
         "--verify",
         choices=("all", "none"),
@@ -228,7 +233,12 @@ def _add_find(subparsers: Any) -> None:
         help="directories searched recursively (or bundle files); earlier roots take precedence",
     )
     p.add_argument("--json", action="store_true", help="print a JSON document")
-    p.add_argument("--threads", metavar="N", type=_positive_int, help="walker threads")
+    p.add_argument(
+        "--threads",
+        metavar="N",
+        type=_positive_int,
+        help="walker threads (default: one per CPU, 48 on a network file system)",
+    )
     _add_cache_options(p)
     p.add_argument(
         "--exec",
