@@ -19,6 +19,19 @@ import yaml
 MAGIC = b"AFBNDL01"
 BINARY = b"\x7fELF" + b"\x00binary-stub-payload" * 4
 
+#: A spec-conformant manifest as YAML text, quoted where YAML 1.1 and 1.2 differ.
+VALID_MANIFEST = """\
+airflow_bundle_metadata_version: "1.0"
+sdk:
+  language: go
+  version: "0.1.0"
+  supervisor_schema_version: "2026-06-16"
+source: main.go
+dags:
+  tutorial_dag:
+    tasks: [extract, load]
+"""
+
 
 def manifest(
     dag_ids: Any = ("tutorial_dag",),

@@ -13,19 +13,9 @@ import pytest
 import afbundle
 from afbundle import inspection
 
-from _writer import BINARY, manifest, write_bundle
+from _writer import BINARY, VALID_MANIFEST, manifest, write_bundle
 
-VALID = b"""\
-airflow_bundle_metadata_version: "1.0"
-sdk:
-  language: go
-  version: "0.1.0"
-  supervisor_schema_version: "2026-06-16"
-source: main.go
-dags:
-  tutorial_dag:
-    tasks: [extract, load]
-"""
+VALID = VALID_MANIFEST.encode()
 
 
 def test_a_valid_manifest_has_no_findings() -> None:

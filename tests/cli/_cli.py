@@ -90,19 +90,6 @@ def write_manifest(path: Path, text: str) -> Path:
     return path
 
 
-VALID_MANIFEST = """\
-airflow_bundle_metadata_version: "1.0"
-sdk:
-  language: go
-  version: "0.1.0"
-  supervisor_schema_version: "2026-06-16"
-source: main.go
-dags:
-  tutorial_dag:
-    tasks: [extract, load]
-"""
-
-
 def run_on_a_terminal(args: list[Any], env: dict[str, str]) -> bytes:
     """Run the CLI with stdout on a pseudo-terminal and return what it printed."""
     leader, follower = pty.openpty()

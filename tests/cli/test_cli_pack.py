@@ -14,7 +14,6 @@ from _cli import (
     FLAGS,
     HELLO_C,
     SOURCE,
-    VALID_MANIFEST,
     afbundle,
     pack_from_flags,
     sha256_of,
@@ -22,6 +21,7 @@ from _cli import (
 )
 from _writer import (
     BINARY,
+    VALID_MANIFEST,
     write_bundle,
     write_executable,
     write_kind,

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from _cli import (
-    VALID_MANIFEST,
     afbundle,
 )
 from _writer import (
+    VALID_MANIFEST,
     manifest,
     write_bundle,
     write_kind,
