@@ -203,7 +203,7 @@ fn rejected(err: Error, id: (u64, u64)) -> Outcome {
 }
 
 /// Read one executable the walk found. Most candidates are not bundles:
-/// one too short to hold a trailer is settled by the walk's `fstatat`
+/// one too short to hold a trailer is settled by the walk's `statx`
 /// alone, without opening it.
 fn visit(entry: &walk::Entry<'_>, options: &ScanOptions) -> Outcome {
     if u64::try_from(entry.stat.st_size).unwrap_or(0) < TRAILER_SIZE as u64 {
@@ -388,7 +388,7 @@ mod tests {
         let path = dir.path().join("b");
         bundle(&path, b"old version", &["x"]);
         let stale = rustix::fs::stat(&path).unwrap();
-        // A deploy replaces the bundle by rename after the walk's fstatat.
+        // A deploy replaces the bundle by rename after the walk's statx.
         bundle(&dir.path().join("new"), b"new version!", &["x"]);
         fs::rename(dir.path().join("new"), &path).unwrap();
         let dir_fd = fs::File::open(dir.path()).unwrap();

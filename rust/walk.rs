@@ -13,7 +13,7 @@
 //! files executable by the caller (the spec's "executable bit set for the
 //! invoking user", as `faccessat(X_OK)` judges it; see [`Caller`]). FIFOs,
 //! sockets and devices are counted and never opened. Each entry costs one
-//! `fstatat` -- on a network file system every system call is a round trip --
+//! `statx` (see [`stat_entry`]) -- on a network file system every system call is a round trip --
 //! and each executable is handed to a visitor with that stat and the
 //! directory's descriptor, while its directory is open: every per-file system
 //! call is relative to that descriptor instead of re-resolving the whole path.
@@ -27,7 +27,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use rustix::fs::{self as rfs, Access, AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
+use rustix::fs::{
+    self as rfs, Access, AtFlags, Dir, FileType, Mode, OFlags, Stat, Statx, StatxFlags, CWD,
+};
 
 /// An executable regular file found by the walk, with what the visitor made of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,7 +94,7 @@ pub struct Entry<'a> {
     pub name: &'a CStr,
     /// The full path as walked.
     pub path: &'a Path,
-    /// What `fstatat` (following symlinks) said of the file when the walk
+    /// What [`stat_entry`] (following symlinks) said of the file when the walk
     /// classified it: type, mode, size and identity, before any open.
     pub stat: &'a Stat,
 }
@@ -310,7 +312,7 @@ fn record<T>(listing: &mut Listing<T>, rel: PathBuf, path: &Path, kind: Kind<T>)
     listing.stats.files_seen += 1;
 }
 
-/// Classify one entry with ONE `fstatat` (following symlinks), which
+/// Classify one entry with ONE `statx` (following symlinks), which
 /// answers type, exec permission, size and identity at once; entries the
 /// directory already names as FIFOs, sockets or devices cost nothing.
 fn classify<T, F>(
@@ -330,7 +332,7 @@ where
         }
         _ => {}
     }
-    let stat = match rfs::statat(dir, name, AtFlags::empty()) {
+    let stat = match stat_entry(dir, name) {
         Ok(stat) => stat,
         Err(rustix::io::Errno::NOENT) if file_type == FileType::Symlink => {
             return Kind::Skipped("dangling symlink".into())
@@ -343,6 +345,58 @@ where
         Err(e) => return Kind::Skipped(format!("cannot stat: {}", describe(&e.into()))),
     };
     classify_stat(&stat, dir, name, path, caller, visit)
+}
+
+/// What `fstatat(dir, name)` (following symlinks) would say, asked as
+/// `statx(AT_STATX_DONT_SYNC)`: the attributes the name's lookup has just
+/// brought back, without a second round trip to revalidate them. On FUSE
+/// and on NFS without attribute caching, a plain `fstatat` costs a LOOKUP
+/// and then a GETATTR for the same answer; on local file systems both are
+/// one in-memory call. Nothing read through a descriptor trusts these
+/// attributes alone: `OpenFile::ensure_unchanged` compares them with the
+/// descriptor's own `fstat` (which does revalidate) before a digest is
+/// remembered or a bundle wins, and a mismatch re-reads the name as it is
+/// now. Kernels without `statx` (before 4.11, old container sandboxes) get
+/// the plain `fstatat`.
+fn stat_entry(dir: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<Stat> {
+    let wanted = StatxFlags::BASIC_STATS;
+    let needed = StatxFlags::TYPE
+        | StatxFlags::MODE
+        | StatxFlags::UID
+        | StatxFlags::INO
+        | StatxFlags::SIZE
+        | StatxFlags::MTIME
+        | StatxFlags::CTIME;
+    match rfs::statx(dir, name, AtFlags::STATX_DONT_SYNC, wanted) {
+        Ok(x) if StatxFlags::from_bits_retain(x.stx_mask).contains(needed) => Ok(stat_of(&x)),
+        // A file system that leaves out a field the walk relies on is asked
+        // the classic way.
+        Ok(_) | Err(rustix::io::Errno::NOSYS) => rfs::statat(dir, name, AtFlags::empty()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The `stat` a `statx` answer stands for (the fields the walk and the reader use).
+fn stat_of(x: &Statx) -> Stat {
+    // SAFETY: `Stat` is a plain C struct of integers; all-zero is a valid value.
+    let mut st: Stat = unsafe { std::mem::zeroed() };
+    st.st_dev = rfs::makedev(x.stx_dev_major, x.stx_dev_minor) as _;
+    st.st_ino = x.stx_ino as _;
+    st.st_mode = u32::from(x.stx_mode) as _;
+    st.st_nlink = x.stx_nlink as _;
+    st.st_uid = x.stx_uid as _;
+    st.st_gid = x.stx_gid as _;
+    st.st_rdev = rfs::makedev(x.stx_rdev_major, x.stx_rdev_minor) as _;
+    st.st_size = x.stx_size as _;
+    st.st_blksize = x.stx_blksize as _;
+    st.st_blocks = x.stx_blocks as _;
+    st.st_atime = x.stx_atime.tv_sec as _;
+    st.st_atime_nsec = x.stx_atime.tv_nsec as _;
+    st.st_mtime = x.stx_mtime.tv_sec as _;
+    st.st_mtime_nsec = x.stx_mtime.tv_nsec as _;
+    st.st_ctime = x.stx_ctime.tv_sec as _;
+    st.st_ctime_nsec = x.stx_ctime.tv_nsec as _;
+    st
 }
 
 fn classify_stat<T, F>(
@@ -427,6 +481,7 @@ mod tests {
     use super::*;
     use std::ffi::CString;
     use std::fs;
+    use std::os::fd::AsFd;
     use std::os::unix::fs::{symlink, PermissionsExt};
 
     fn exe(path: &Path) {
@@ -526,5 +581,41 @@ mod tests {
         let serial = rels(&walk_paths(&roots));
         assert_eq!(parallel, serial);
         assert_eq!(serial.first().map(String::as_str), Some("f000"));
+    }
+
+    #[test]
+    fn the_statx_of_an_entry_says_what_fstatat_says() {
+        let dir = tempfile::tempdir().unwrap();
+        exe(&dir.path().join("exe"));
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        symlink("exe", dir.path().join("link")).unwrap();
+        let fd = rfs::open(
+            dir.path(),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        for name in ["exe", "sub", "link"] {
+            let name = CString::new(name).unwrap();
+            let ours = stat_entry(fd.as_fd(), &name).unwrap();
+            let theirs = rfs::statat(&fd, &name, AtFlags::empty()).unwrap();
+            let fields = |st: &Stat| {
+                (
+                    st.st_dev,
+                    st.st_ino,
+                    st.st_mode,
+                    st.st_uid,
+                    st.st_size,
+                    (st.st_mtime, st.st_mtime_nsec),
+                    (st.st_ctime, st.st_ctime_nsec),
+                )
+            };
+            assert_eq!(fields(&ours), fields(&theirs), "{name:?}");
+        }
+        let missing = CString::new("missing").unwrap();
+        assert_eq!(
+            stat_entry(fd.as_fd(), &missing).unwrap_err(),
+            rustix::io::Errno::NOENT
+        );
     }
 }

@@ -171,7 +171,7 @@ def scan(
     dag_id the report names the winner under the same rule, decided by the
     same code, as :func:`find` (``resolve_schema_version`` as there):
     :meth:`ScanReport.winner` is what ``find`` returns. ``threads`` (1 to 256)
-    overrides the automatic choice: one per CPU on local disks, 48 when a
+    overrides the automatic choice: one per CPU on local disks, 16 per CPU (32 to 64) when a
     root is on a network file system.
     With ``trusted_signers`` (an OpenSSH ``allowed_signers`` path or a
     :class:`TrustedSigners`), bundles without a valid signature by one of

@@ -122,7 +122,7 @@ class ExecutableCoordinator(SubprocessCoordinator):
         directory).
     :param threads: Walker threads for the directory scan, 1 to 256.
         ``None`` (the default) sizes them for what the roots live on: one per
-        CPU on local disks, 48 when a root is on a network file system (NFS,
+        CPU on local disks, 16 per CPU (32 to 64) when a root is on a network file system (NFS,
         SMB, FUSE, Ceph, ...), where each system call waits on the network.
     :param digest_cache: Use the persistent digest cache (default ``True``).
         The in-process cache helps only where one worker process runs many

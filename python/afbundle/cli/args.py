@@ -208,7 +208,7 @@ def _add_scan(subparsers: Any) -> None:
         "--threads",
         metavar="N",
         type=_positive_int,
-        help="walker threads (default: one per CPU, 48 on a network file system)",
+        help="walker threads (default: one per CPU; 16 per CPU, 32 to 64, on network file systems)",
     )
     p.add_argument(
         "--verify",
@@ -237,7 +237,7 @@ def _add_find(subparsers: Any) -> None:
         "--threads",
         metavar="N",
         type=_positive_int,
-        help="walker threads (default: one per CPU, 48 on a network file system)",
+        help="walker threads (default: one per CPU; 16 per CPU, 32 to 64, on network file systems)",
     )
     _add_cache_options(p)
     p.add_argument(
