@@ -198,15 +198,52 @@ def test_find_exec_runs_nothing_without_a_valid_trusted_signature(site: Site, ca
         assert site.marker(case).exists()
 
 
-def test_find_exec_checks_the_signature_of_the_bytes_it_runs(site: Site) -> None:
-    """A signed bundle whose sidecar names another file: find refuses it before
-    sealing, and the sealed copy is checked again (the launcher path)."""
+def test_find_exec_refuses_a_valid_signature_of_another_file(site: Site) -> None:
+    """A trusted key's real signature, but of other bytes, as the sidecar: nothing runs."""
     other = site.bundle("other", payload="different bytes")
     ssh_sign(other, site.key)
     (site.root / "other.sig").rename(site.root / "signed.sig")
     run = afbundle("find", "signed_dag", site.root, "--signers", site.signers, "--exec")
     assert run.code == 1 and "does not match" in run.stderr
     assert not site.marker("signed").exists()
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_find_exec_rechecks_the_signature_over_the_sealed_bytes(
+    site: Site, swap: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sidecar is replaced (by a valid signature of the same bytes, by an
+    untrusted key) after ``find`` accepted the bundle and before ``--exec`` seals
+    it: the seal's own signature check refuses it and nothing is executed.
+    In-process, with ``exec`` recorded instead of replacing the test process."""
+    from afbundle._sealed import SealedBundle
+    from afbundle.cli.main import main
+
+    real_find = api.find
+
+    def find_then_swap(*args: object, **kwargs: object) -> api.Bundle:
+        found = real_find(*args, **kwargs)  # type: ignore[arg-type]
+        if swap:
+            ssh_sign(found.path, site.intruder)
+        return found
+
+    executed: list[str | None] = []
+
+    def record_exec(self: SealedBundle, args: object = ()) -> None:
+        executed.append(self.bundle.signed_by)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(api, "find", find_then_swap)
+    monkeypatch.setattr(SealedBundle, "exec", record_exec)
+    argv = ["find", "signed_dag", str(site.root), "--signers", str(site.signers), "--exec"]
+    if swap:
+        assert main(argv) == 1
+        assert executed == []
+        assert "SHA256:" in capsys.readouterr().err
+    else:
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert executed == [PRINCIPAL]
 
 
 # --------------------------------------------------------------------------- signers file
