@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -504,3 +505,94 @@ def test_the_example_dag_integrity_test_passes_and_fails(tmp_path: Path) -> None
     failed = pytest_run()
     assert failed.returncode == 1
     assert "missing-task nightly_report/render" in failed.stdout
+
+
+# --------------------------------------------------------------------------- --signers
+
+
+@pytest.fixture
+def signed_site(tmp_path: Path) -> tuple[Site, Path, Path]:
+    """A site whose one bundle is signed by a trusted key; the signer file; the key."""
+    from _signing import allowed, keygen, line, ssh_sign
+
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen (openssh-client) is not installed; `make test` installs it")
+    tmp_path.chmod(0o700)  # a signer file is refused under a directory others can write
+    site = Site(tmp_path)
+    site.dag("d", stub_dag("signed_dag", "a"))
+    bundle = site.bundle(tmp_path / "bundles" / "b", {"signed_dag": ["a"]}).path
+    key = keygen(tmp_path, "release")
+    ssh_sign(bundle, key)
+    site.route({"native": native_entry(tmp_path / "bundles")}, {"native": "native"})
+    return site, allowed(tmp_path, line("release@example.com", key)), key
+
+
+def test_signers_accept_a_signed_bundle(signed_site: tuple[Site, Path, Path]) -> None:
+    site, signers, _ = signed_site
+    run = site.check("--signers", signers, "--json")
+    assert run.code == 0, run.err
+    assert run.json()["findings"] == []
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("unsigned", "not signed"),
+        ("tampered", "does not match"),
+        ("foreign key", "SHA256:"),
+    ],
+)
+def test_signers_turn_a_bundle_without_a_trusted_signature_into_a_missing_bundle(
+    signed_site: tuple[Site, Path, Path], case: str, words: str
+) -> None:
+    from _signing import keygen, ssh_sign
+
+    site, signers, _ = signed_site
+    bundle = site.base / "bundles" / "b"
+    if case == "unsigned":
+        Path(f"{bundle}.sig").unlink()
+    elif case == "tampered":  # the source region: the trailer digest still matches
+        with open(bundle, "r+b") as f:
+            f.seek(afbundle.read_bundle(bundle).source_start)
+            f.write(b"#")
+    else:
+        ssh_sign(bundle, keygen(site.base, "intruder"))
+    assert site.check("--json").code == 0  # without --signers the bundle serves the DAG
+    run = site.check("--signers", signers, "--json")
+    assert run.code == 1
+    (finding,) = run.json()["findings"]
+    assert (finding["code"], finding["dag_id"]) == ("missing-bundle", "signed_dag")
+    assert "every bundle declaring it was rejected for its signature" in finding["message"]
+    assert f"{bundle} (signature: " in finding["message"] and words in finding["message"]
+    table = site.check("--signers", signers)
+    assert table.code == 1 and "missing-bundle" in table.out
+    assert not site.marker.exists()
+
+
+def test_check_dags_takes_trusted_signers(signed_site: tuple[Site, Path, Path]) -> None:
+    site, signers, _ = signed_site
+    Path(f"{site.base / 'bundles' / 'b'}.sig").unlink()
+    result = site.api(
+        f"""
+        report = afbundle.check_dags({str(site.dags)!r}, trusted_signers={str(signers)!r})
+        result = [(f.code, f.dag_id) for f in report.errors]
+        """
+    )
+    assert result == [["missing-bundle", "signed_dag"]]
+
+
+@pytest.mark.parametrize("how", ["missing", "writable by others", "malformed"])
+def test_an_unusable_signers_file_exits_2_naming_it(
+    signed_site: tuple[Site, Path, Path], how: str
+) -> None:
+    site, signers, _ = signed_site
+    if how == "missing":
+        signers = site.base / "nowhere"
+    elif how == "writable by others":
+        signers.chmod(0o666)
+    else:
+        signers.write_text("release@example.com ssh-ed25519 !!!\n")
+    run = site.check("--signers", signers, "--json")
+    assert run.code == 2
+    assert run.err.startswith(f"afbundle: error: {signers}: "), run.err
+    assert run.out == ""

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from afbundle._core import Bundle, Rejection
+    from afbundle._core import Bundle, Rejection, TrustedSigners
     from afbundle._report import ScanReport
     from afbundle._scan import PathArg
 
@@ -136,7 +136,7 @@ class CoordinatorEntry:
     queues: tuple[str, ...]
     executable: bool
     roots: tuple[Path, ...]
-    trusted_signers: Path | None = None
+    trusted_signers: Path | TrustedSigners | None = None
     problem: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -187,7 +187,7 @@ class CheckReport:
     dags: Mapping[str, str]
     stub_tasks: tuple[StubTask, ...]
     coordinators: tuple[CoordinatorEntry, ...]
-    scans: Mapping[tuple[tuple[Path, ...], Path | None], ScanReport]
+    scans: Mapping[tuple[tuple[Path, ...], Path | TrustedSigners | None], ScanReport]
     timings: Mapping[str, float]
 
     @property
@@ -282,9 +282,15 @@ def _sdk_json(conf: Any, key: str) -> dict[str, Any]:
 
 
 def _routing(
-    queues: Iterable[str], roots: tuple[Path, ...] | None
+    queues: Iterable[str],
+    roots: tuple[Path, ...] | None,
+    signers_override: TrustedSigners | None = None,
 ) -> tuple[dict[str, CoordinatorEntry], dict[str, str], list[Finding]]:
-    """Entries by name, queue -> entry name, and configuration findings."""
+    """Entries by name, queue -> entry name, and configuration findings.
+
+    ``signers_override``, when given, is every executable entry's trusted
+    signers (instead of an afbundle coordinator's ``trusted_signers`` kwarg).
+    """
     from airflow.sdk.configuration import conf
 
     specs = _sdk_json(conf, "coordinators")
@@ -305,7 +311,7 @@ def _routing(
         if name == COMMAND_LINE_ENTRY:
             assert roots is not None
             entries[name] = CoordinatorEntry(
-                name, "afbundle.ExecutableCoordinator", routed, True, roots
+                name, "afbundle.ExecutableCoordinator", routed, True, roots, signers_override
             )
             continue
         spec = specs.get(name)
@@ -329,13 +335,17 @@ def _routing(
         executable = classpath in AFBUNDLE_COORDINATORS | AIRFLOW_EXECUTABLE_COORDINATORS
         problem = _classpath_problem(classpath)
         entry_roots: tuple[Path, ...] = ()
-        signers = None
+        signers: Path | TrustedSigners | None = signers_override
         if executable and problem is None:
             try:
                 entry_roots = (
                     roots if roots is not None else _roots_of(kwargs.get("executables_root"))
                 )
-                if classpath in AFBUNDLE_COORDINATORS and kwargs.get("trusted_signers"):
+                if (
+                    signers_override is None
+                    and classpath in AFBUNDLE_COORDINATORS
+                    and kwargs.get("trusted_signers")
+                ):
                     signers = Path(kwargs["trusted_signers"]).expanduser()
             except (TypeError, ValueError) as exc:
                 problem = f"cannot be constructed: {exc}"
@@ -458,6 +468,7 @@ def check_dags(
     threads: int | None = None,
     cache_dir: PathArg | None = None,
     persistent_cache: bool = True,
+    trusted_signers: TrustedSigners | PathArg | None = None,
 ) -> CheckReport:
     """Check that every ``@task.stub`` task in ``dags`` has a bundle that will run it.
 
@@ -467,11 +478,19 @@ def check_dags(
     ``[sdk] queue_to_coordinator``. ``queues`` marks more queues as native
     (routed to an entry named ``"(command line)"`` searching ``roots``);
     ``roots``, when given, also replaces the ``executables_root`` of every
-    configured entry. Findings are listed in :data:`CODES`.
+    configured entry. ``trusted_signers`` (an OpenSSH ``allowed_signers``
+    path or a :class:`~afbundle.TrustedSigners`), when given, is required of
+    every executable entry's bundles, replacing any ``trusted_signers`` kwarg
+    of a configured coordinator: a bundle without a valid signature by one of
+    them is rejected (kind ``signature``), and a stub task whose every
+    candidate was is a ``missing-bundle`` error naming each signature problem.
+    Findings are listed in :data:`CODES`.
 
     Raises:
         CheckConfigError: the ``[sdk]`` configuration is not usable, or
             ``queues`` was given without ``roots``.
+        BundleSignatureError: the ``trusted_signers`` file is unusable
+            (``problem == "signers_file"``).
         FileNotFoundError, PermissionError: ``dags`` cannot be read.
         ImportError: Airflow (core and the standard provider) is not installed.
 
@@ -486,12 +505,15 @@ def check_dags(
     root_override = None if roots is None else tuple(Path(r).expanduser() for r in roots)
     if queues and not root_override:
         raise CheckConfigError("queues given without roots: say where their bundles are")
+    from afbundle._scan import _signers
+
+    signers = _signers(trusted_signers)  # read once, before Airflow or any DAG file
 
     import_started = time.perf_counter()
     _import_airflow(need_dagbag=dagbag is None)
     started = time.perf_counter()
     import_seconds = started - import_started
-    entries, route, findings = _routing(queues, root_override)
+    entries, route, findings = _routing(queues, root_override, signers)
     if dagbag is None:
         load_started = time.perf_counter()
         dagbag = load_dagbag(dags)
@@ -505,7 +527,7 @@ def check_dags(
 
     # One scan per distinct (roots, trusted signers): the walk and the hashing
     # are shared by every entry and every DAG that uses them.
-    scans: dict[tuple[tuple[Path, ...], Path | None], ScanReport] = {}
+    scans: dict[tuple[tuple[Path, ...], Path | TrustedSigners | None], ScanReport] = {}
     for entry in entries.values():
         if entry.executable and entry.problem is None:
             key = (entry.roots, entry.trusted_signers)
@@ -534,7 +556,10 @@ def check_dags(
         {*map(str, dagbag.file_last_changed), *(f.file for f in findings if f.file is not None)}
     )
 
-    refused: dict[tuple[tuple[Path, ...], Path | None], list[tuple[Rejection, tuple[str, ...]]]]
+    refused: dict[
+        tuple[tuple[Path, ...], Path | TrustedSigners | None],
+        list[tuple[Rejection, tuple[str, ...]]],
+    ]
     refused = {}
     dag_objects = dict(sorted(dagbag.dags.items()))
     stub_tasks: list[StubTask] = []
@@ -657,7 +682,11 @@ def _check_dag(
             ]  # fmt: skip
         missing = [r for r in entry.roots if r in report.missing_roots]
         if losers:
-            why = "every bundle declaring it was rejected: " + "; ".join(map(_lost, losers))
+            signature = all(r.kind == "signature" for r in losers)
+            why = (
+                f"every bundle declaring it was rejected{' for its signature' if signature else ''}"
+                f": {'; '.join(map(_lost, losers))}"
+            )
         else:
             why = f"no bundle under {where} declares it"
         if missing:

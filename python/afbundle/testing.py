@@ -35,7 +35,7 @@ def assert_dags_deployable(
     """Fail the calling test when :func:`afbundle.check_dags` finds an error.
 
     ``dags``/``dagbag`` and ``options`` (``queues``, ``roots``, ``cache_dir``,
-    ``persistent_cache``, ``threads``) are passed on to ``check_dags``; with
+    ``persistent_cache``, ``threads``, ``trusted_signers``) are passed on to ``check_dags``; with
     ``strict`` warnings fail too. The assertion message lists every finding,
     one per line, as ``afbundle check`` words them. Returns the report.
 

@@ -21,7 +21,8 @@ exit status:
   0  success
   1  an invalid bundle or manifest, or nothing found
   2  usage error or I/O error (missing file, a directory given as a file,
-     output exists, missing output directory, missing scan root)
+     output exists, missing output directory, missing scan root,
+     unusable --signers file)
 
 Colour is used only when stdout is a terminal and NO_COLOR is not set.
 """
@@ -35,6 +36,7 @@ commands:
   scan     ROOT...             every bundle under the roots, in precedence order
   find     DAG_ID ROOT...      the path of the bundle that serves DAG_ID
   strip    BUNDLE -o OUT       write the original binary back, byte for byte
+  sign     BUNDLE -k KEY       write BUNDLE.sig with ssh-keygen (namespace afbundle)
   check    [--dags PATH]       every @task.stub task has a bundle that runs it
 
 A bundle is a compiled program with its source, a YAML manifest and a 64-byte
@@ -173,10 +175,18 @@ def _add_verify(subparsers: Any) -> None:
         help="also validate each manifest against the bundle spec's JSON Schema",
     )
     p.add_argument("--json", action="store_true", help="print a JSON document")
+    _add_signers_option(p)
 
 
-def _add_cache_options(p: argparse.ArgumentParser) -> None:
-    """--cache-dir / --no-cache: the persistent digest cache (scan and find)."""
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    """--threads, --cache-dir / --no-cache and --signers: how bundles are searched and
+    trusted (scan, find and check)."""
+    p.add_argument(
+        "--threads",
+        metavar="N",
+        type=_positive_int,
+        help="walker threads (default: one per CPU; 16 per CPU, 32 to 64, on network file systems)",
+    )
     cache = p.add_mutually_exclusive_group()
     cache.add_argument(
         "--cache-dir",
@@ -188,6 +198,18 @@ def _add_cache_options(p: argparse.ArgumentParser) -> None:
         "--no-cache",
         action="store_true",
         help="neither use nor fill the persistent digest cache: hash every bundle checked",
+    )
+    _add_signers_option(p)
+
+
+def _add_signers_option(p: argparse.ArgumentParser) -> None:
+    """--signers FILE: accept only bundles signed by a key in an allowed_signers file."""
+    p.add_argument(
+        "--signers",
+        metavar="FILE",
+        help="an OpenSSH allowed_signers file: accept only bundles whose BUNDLE.sig is a "
+        "valid signature (namespace afbundle) by a key it lists; others are rejected "
+        "with kind 'signature'",
     )
 
 
@@ -205,18 +227,12 @@ def _add_scan(subparsers: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print a JSON document")
     p.add_argument(
-        "--threads",
-        metavar="N",
-        type=_positive_int,
-        help="walker threads (default: one per CPU; 16 per CPU, 32 to 64, on network file systems)",
-    )
-    p.add_argument(
         "--verify",
         choices=("all", "none"),
         default="all",
-        help="SHA-256-check every bundle (default) or none",
+        help="SHA-256-check every bundle (default) or none (not with --signers)",
     )
-    _add_cache_options(p)
+    _add_search_options(p)
 
 
 def _add_find(subparsers: Any) -> None:
@@ -233,20 +249,15 @@ def _add_find(subparsers: Any) -> None:
         help="directories searched recursively (or bundle files); earlier roots take precedence",
     )
     p.add_argument("--json", action="store_true", help="print a JSON document")
-    p.add_argument(
-        "--threads",
-        metavar="N",
-        type=_positive_int,
-        help="walker threads (default: one per CPU; 16 per CPU, 32 to 64, on network file systems)",
-    )
-    _add_cache_options(p)
+    _add_search_options(p)
     p.add_argument(
         "--exec",
         dest="exec_args",
         nargs=argparse.REMAINDER,
         metavar="ARG",
         help="run the bundle instead of printing its path: a sealed in-memory copy whose bytes "
-        "were verified, with the remaining arguments (must come last)",
+        "were verified (and, with --signers, whose signature was checked), with the remaining "
+        "arguments (must come last)",
     )
 
 
@@ -255,6 +266,29 @@ def _add_strip(subparsers: Any) -> None:
     p.add_argument("bundle", metavar="BUNDLE", help="the bundle to take the binary from")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="the file to write")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+
+
+def _add_sign(subparsers: Any) -> None:
+    p = _subcommand(
+        subparsers,
+        "sign",
+        "write BUNDLE.sig, the SSH signature `ssh-keygen -Y sign -n afbundle -f KEY BUNDLE` writes",
+    )
+    p.add_argument("bundle", metavar="BUNDLE", help="the bundle to sign (verified first)")
+    p.add_argument(
+        "-k",
+        "--key",
+        metavar="KEY",
+        required=True,
+        help="the private key file, or a public key whose private half is in ssh-agent",
+    )
+    p.add_argument(
+        "--hashalg",
+        choices=("sha256", "sha512"),
+        help="ssh-keygen -O hashalg=... (default: ssh-keygen's, sha512); sha256 makes every "
+        "later verification much cheaper",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing BUNDLE.sig")
 
 
 def _add_check(subparsers: Any) -> None:
@@ -270,7 +304,7 @@ def _add_check(subparsers: Any) -> None:
         "  0  no errors (warnings allowed unless --strict)\n"
         "  1  at least one error (with --strict: at least one finding)\n"
         "  2  usage or I/O error (unreadable DAG folder, invalid Airflow config,\n"
-        "     Airflow not installed)\n"
+        "     Airflow not installed, unusable --signers file)\n"
     )
     p.add_argument(
         "--dags",
@@ -296,8 +330,7 @@ def _add_check(subparsers: Any) -> None:
     )
     p.add_argument("--strict", action="store_true", help="warnings fail the check too")
     p.add_argument("--json", action="store_true", help="print a JSON document")
-    p.add_argument("--threads", metavar="N", type=_positive_int, help="walker threads")
-    _add_cache_options(p)
+    _add_search_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,6 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, help="one of the commands above"
     )
-    for add in (_add_pack, _add_inspect, _add_verify, _add_scan, _add_find, _add_strip, _add_check):
+    for add in (
+        _add_pack,
+        _add_inspect,
+        _add_verify,
+        _add_scan,
+        _add_find,
+        _add_strip,
+        _add_sign,
+        _add_check,
+    ):
         add(subparsers)
     return parser

@@ -11,7 +11,7 @@ from afbundle.errors import ManifestError
 from afbundle.inspection import regions
 
 if TYPE_CHECKING:
-    from afbundle import Bundle
+    from afbundle import Bundle, Rejection
     from afbundle.inspection import Trailer
 
 
@@ -76,7 +76,7 @@ def bundle_json(
     else:
         dag_ids = [d.dag_id for d in dag_summaries(metadata)]
         schema_version = text_at(metadata, "sdk", "supervisor_schema_version")
-    return {
+    out: dict[str, Any] = {
         "path": os.fsdecode(layout.path),
         "size": layout.size,
         "footer_version": layout.footer_version,
@@ -92,6 +92,24 @@ def bundle_json(
         "supervisor_schema_version": schema_version,
         "source_name": text_at(metadata, "source"),
     }
+    signed_by = layout.signed_by if isinstance(layout, Bundle) else None
+    if signed_by is not None:
+        out["signed_by"] = signed_by
+    return out
+
+
+def rejection_json(rejection: Rejection) -> dict[str, Any]:
+    """A rejected bundle in the ``--json`` output: path, kind and reason, and for
+    kind ``signature`` which check failed (``problem``, as
+    :attr:`afbundle.BundleSignatureError.problem`)."""
+    out: dict[str, Any] = {
+        "path": os.fsdecode(rejection.path),
+        "kind": rejection.kind,
+        "reason": rejection.reason,
+    }
+    if rejection.kind == "signature":
+        out["problem"] = str(rejection.context.get("problem", "bad_signature"))
+    return out
 
 
 def jsonable(value: Any) -> Any:

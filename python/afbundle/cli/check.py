@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from afbundle.cli.exit import CliError, ExitCode, reporting
+from afbundle.cli.exit import CliError, ExitCode, load_signers, reporting
 from afbundle.cli.printer import (
     Palette,
     Styled,
@@ -50,6 +50,7 @@ def stdout_to_stderr() -> Iterator[None]:
 def run(args: argparse.Namespace) -> int:
     from afbundle._check import CheckConfigError, check_dags
 
+    signers = load_signers(args.signers)
     try:
         with stdout_to_stderr(), reporting(args.dags):
             report = check_dags(
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 threads=args.threads,
                 cache_dir=args.cache_dir,
                 persistent_cache=not args.no_cache,
+                trusted_signers=signers,
             )
     except CheckConfigError as exc:
         raise CliError(None, f"invalid Airflow configuration: {exc}", ExitCode.ERROR) from exc

@@ -6,7 +6,8 @@ Exit status, the same for every subcommand:
 * ``1`` -- an invalid bundle or manifest, or nothing found.
 * ``2`` -- a usage error or an I/O error: a missing or unreadable file, a
   directory where a file is expected, an output that exists without
-  ``--force``, a missing output directory, a missing scan root.
+  ``--force``, a missing output directory, a missing scan root, an unusable
+  ``--signers`` file (unreadable, writable by others, malformed).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import enum
 import os
 from collections.abc import Iterator
 
+from afbundle import _core
 from afbundle.cli.printer import plain, shown
-from afbundle.errors import BundleError
+from afbundle.errors import BundleError, BundleSignatureError
 
 
 class ExitCode(enum.IntEnum):
@@ -49,6 +51,9 @@ def reporting(path: object) -> Iterator[None]:
     """Turn the API's expected exceptions into :class:`CliError` about ``path``."""
     try:
         yield
+    except BundleSignatureError as exc:
+        code = ExitCode.ERROR if exc.problem == "signers_file" else ExitCode.INVALID
+        raise CliError(exc.path or path, exc.reason, code) from exc
     except BundleError as exc:
         raise CliError(exc.path or path, exc.reason, ExitCode.INVALID) from exc
     except OSError as exc:
@@ -73,3 +78,22 @@ def refuse_existing(output: str | os.PathLike[str], force: bool) -> None:
         raise CliError(output, "is a directory", ExitCode.ERROR)
     if os.path.lexists(output) and not force:
         raise CliError(output, "already exists (pass --force to replace it)", ExitCode.ERROR)
+
+
+def load_signers(path: str | None) -> _core.TrustedSigners | None:
+    """Read ``--signers FILE`` once, before any bundle is looked at.
+
+    The loaded signers are what every later check uses (the file is not read
+    again). A file that cannot be used -- missing, unreadable, a directory,
+    writable by others, malformed -- is a usage error (exit status 2).
+    """
+    if path is None:
+        return None
+    if os.path.isdir(path):
+        raise CliError(path, "is a directory, not an allowed_signers file", ExitCode.ERROR)
+    try:
+        return _core.TrustedSigners(path)
+    except BundleSignatureError as exc:
+        raise CliError(
+            path, f"unusable allowed_signers file (--signers): {exc.reason}", ExitCode.ERROR
+        ) from exc

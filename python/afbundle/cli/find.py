@@ -8,8 +8,8 @@ import sys
 from typing import Any
 
 import afbundle
-from afbundle.cli.bundles import bundle_json, metadata_of
-from afbundle.cli.exit import CliError, ExitCode, reporting
+from afbundle.cli.bundles import bundle_json, metadata_of, rejection_json
+from afbundle.cli.exit import CliError, ExitCode, load_signers, reporting
 from afbundle.cli.printer import ConsoleLog, hint, print_json, shown, warn
 from afbundle.cli.progress import stderr_is_tty, with_progress
 from afbundle.errors import BundleNotFoundError
@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
     missing = [root for root in args.roots if not os.path.lexists(root)]
     for root in missing:
         warn(f"{shown(root)}: no such file or directory (root skipped)")
+    signers = load_signers(args.signers)
     try:
         with reporting(None):
             bundle = with_progress(
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
                     log=ConsoleLog(),
                     cache_dir=args.cache_dir,
                     persistent_cache=not args.no_cache,
+                    trusted_signers=signers,
                 ),
                 show=stderr_is_tty() and not args.json,
             )
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         _hint_if_swapped(args.dag_id, args.roots, missing)
         raise
     if args.exec_args is not None:
-        return _exec_sealed(bundle, args.dag_id, args.exec_args)
+        return _exec_sealed(bundle, args.dag_id, args.exec_args, signers)
     if args.json:
         print_json(_json(args.dag_id, bundle, None))
     else:
@@ -69,15 +71,28 @@ def _hint_if_swapped(dag_id: str, roots: list[str], missing: list[str]) -> None:
         )
 
 
-def _exec_sealed(bundle: afbundle.Bundle, dag_id: str, argv: list[str]) -> int:
+def _exec_sealed(
+    bundle: afbundle.Bundle,
+    dag_id: str,
+    argv: list[str],
+    signers: afbundle.TrustedSigners | None,
+) -> int:
     """Replace this process with a sealed, verified copy of ``bundle`` (``find --exec``).
 
     :func:`afbundle.seal` checks the sealed bytes against the bundle ``find``
     verified (digest and dag_id), so a file swapped on disk in the meantime
-    cannot run. Only returns (with an error) when that fails.
+    cannot run; with ``signers`` it also checks ``BUNDLE.sig`` over those
+    sealed bytes, so what runs is exactly what was signed (a sidecar or
+    bundle replaced after ``find`` is refused). Only returns (with an error)
+    when that fails.
     """
     with reporting(bundle.path):
-        sealed = afbundle.seal(bundle.path, expect_sha256=bundle.binary_sha256, dag_id=dag_id)
+        sealed = afbundle.seal(
+            bundle.path,
+            expect_sha256=bundle.binary_sha256,
+            dag_id=dag_id,
+            trusted_signers=signers,
+        )
     sys.stdout.flush()
     sys.stderr.flush()
     with reporting(bundle.path):
@@ -95,7 +110,5 @@ def _json(
         "found": bundle is not None,
         "bundle": bundle_json(bundle, metadata_of(bundle)[0], True) if bundle is not None else None,
         "error": str(error) if error is not None else None,
-        "rejected": [
-            {"path": os.fsdecode(r.path), "kind": r.kind, "reason": r.reason} for r in rejected
-        ],
+        "rejected": [rejection_json(r) for r in rejected],
     }

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import afbundle
-from afbundle.cli.bundles import bundle_json, metadata_of, text_at
-from afbundle.cli.exit import ExitCode, reporting
+from afbundle.cli.bundles import bundle_json, metadata_of, rejection_json, text_at
+from afbundle.cli.exit import CliError, ExitCode, load_signers, reporting
 from afbundle.cli.printer import (
     ConsoleLog,
     Palette,
@@ -58,6 +58,10 @@ def duplicates(report: ScanReport) -> list[Duplicate]:
 
 def run(args: argparse.Namespace) -> int:
     verify = args.verify == "all"
+    if args.signers is not None and not verify:
+        reason = "--signers needs --verify all: a signature is checked with the digest"
+        raise CliError(None, reason, ExitCode.ERROR)
+    signers = load_signers(args.signers)
     with reporting(None):
         report = with_progress(
             f"scanning {shown_list(args.roots)}",
@@ -68,13 +72,14 @@ def run(args: argparse.Namespace) -> int:
                 log=ConsoleLog(),
                 cache_dir=args.cache_dir,
                 persistent_cache=not args.no_cache,
+                trusted_signers=signers,
             ),
             show=stderr_is_tty() and not args.json,
         )
     if args.json:
         print_json(scan_json(report, verify))
     else:
-        print_scan(report, verify, stdout_palette())
+        print_scan(report, verify, stdout_palette(), signed=signers is not None)
     if report.missing_roots:
         return ExitCode.ERROR
     return ExitCode.INVALID if report.rejected else ExitCode.OK
@@ -89,18 +94,12 @@ def scan_json(report: ScanReport, verify: bool) -> dict[str, Any]:
             bundle_json(b, metadata_of(b)[0], b.verified if verify else None)
             for b in report.bundles
         ],
-        "rejected": [
-            {"path": os.fsdecode(r.path), "kind": r.kind, "reason": r.reason}
-            for r in report.rejected
-        ],
+        "rejected": [rejection_json(r) for r in report.rejected],
         "duplicates": [
             {
                 "dag_id": d.dag_id,
                 "winner": os.fsdecode(d.winner) if d.winner is not None else None,
-                "shadowed": [
-                    {"path": os.fsdecode(r.path), "kind": r.kind, "reason": r.reason}
-                    for r in d.others
-                ],
+                "shadowed": [rejection_json(r) for r in d.others],
             }
             for d in duplicates(report)
         ],
@@ -116,7 +115,7 @@ def _verified_cell(bundle: afbundle.Bundle, verify: bool, palette: Palette) -> S
     return Styled("yes", palette.good) if bundle.verified else Styled("no", palette.bad)
 
 
-def print_scan(report: ScanReport, verify: bool, palette: Palette) -> None:
+def print_scan(report: ScanReport, verify: bool, palette: Palette, *, signed: bool = False) -> None:
     print(palette.strong(f"bundles ({len(report.bundles)}, in precedence order)"))
     rows = []
     for bundle in report.bundles:
@@ -130,9 +129,12 @@ def print_scan(report: ScanReport, verify: bool, palette: Palette) -> None:
                 shown(schema) if schema else Styled("(missing)", palette.bad),
                 human_size(bundle.size),
                 _verified_cell(bundle, verify, palette),
+                *([shown(bundle.signed_by or "-")] if signed else []),
             ]
         )
     headers = ["PATH", "DAG_IDS", "LANGUAGE", "SCHEMA", "SIZE", "VERIFIED"]
+    if signed:
+        headers.append("SIGNED BY")
     for line in render_table(headers, rows, palette, right=[4]) if rows else ["  (none)"]:
         print(line)
     print_section(

@@ -8,9 +8,9 @@ import os
 from typing import Any
 
 import afbundle
-from afbundle.cli.exit import ExitCode
+from afbundle.cli.exit import ExitCode, load_signers
 from afbundle.cli.printer import plain, plural, print_json, shown, stdout_palette, warn
-from afbundle.errors import BundleError, ManifestError
+from afbundle.errors import BundleError, BundleSignatureError, ManifestError
 
 
 @dataclasses.dataclass
@@ -22,6 +22,10 @@ class VerifyResult:
     reason: str | None = None
     violations: list[afbundle.ManifestFinding] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    #: With ``--signers``: the principal that signed it (when ok), or which
+    #: signature check failed (kind ``signature``).
+    signed_by: str | None = None
+    problem: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -35,11 +39,16 @@ class VerifyResult:
             "reason": self.reason,
             "violations": [{"path": v.path, "message": v.message} for v in self.violations],
             "warnings": self.warnings,
+            **({"signed_by": self.signed_by} if self.signed_by is not None else {}),
+            **({"problem": self.problem} if self.problem is not None else {}),
         }
 
 
-def verify_one(path: str, *, strict: bool) -> VerifyResult:
-    """Read and SHA-256-verify one bundle; with ``strict``, also check its manifest.
+def verify_one(
+    path: str, *, strict: bool, signers: afbundle.TrustedSigners | None = None
+) -> VerifyResult:
+    """Read and SHA-256-verify one bundle; with ``strict``, also check its manifest;
+    with ``signers``, also its signature ``PATH.sig`` (kind ``signature`` if not valid).
 
     A directory or an unreadable file is kind ``io`` (exit status 2).
 
@@ -50,13 +59,15 @@ def verify_one(path: str, *, strict: bool) -> VerifyResult:
     if os.path.isdir(path):
         return VerifyResult(path, "io", "is a directory, not a file")
     try:
-        bundle = afbundle.read_bundle(path, verify=True)
+        bundle = afbundle.read_bundle(path, verify=True, trusted_signers=signers)
+    except BundleSignatureError as exc:
+        return VerifyResult(path, exc.kind, exc.reason, problem=exc.problem)
     except BundleError as exc:
         return VerifyResult(path, exc.kind, exc.reason)
     except OSError as exc:
         return VerifyResult(path, "io", exc.strerror or str(exc))
     if not strict:
-        return VerifyResult(path)
+        return VerifyResult(path, signed_by=bundle.signed_by)
     try:
         metadata = bundle.metadata
         raw = bundle.read_manifest()
@@ -67,11 +78,12 @@ def verify_one(path: str, *, strict: bool) -> VerifyResult:
     schema = afbundle.check_manifest(metadata)
     lint = [f for f in afbundle.check_manifest(raw, schema=False) if f.code == "yaml-1.1"]
     violations = [f for f in schema if f.severity == "error"]
-    result = VerifyResult(path)
+    result = VerifyResult(path, signed_by=bundle.signed_by)
     if violations:
         count = plural(len(violations), "schema violation")
         details = "; ".join(f"{v.path}: {v.message}" for v in violations)
-        result = VerifyResult(path, "schema", f"manifest has {count}: {details}", violations)
+        reason = f"manifest has {count}: {details}"
+        result = VerifyResult(path, "schema", reason, violations, signed_by=bundle.signed_by)
     result.warnings = [
         f"manifest line {i.line}: {i.path}: {i.message}" if i.line else f"{i.path}: {i.message}"
         for i in lint
@@ -80,7 +92,8 @@ def verify_one(path: str, *, strict: bool) -> VerifyResult:
 
 
 def run(args: argparse.Namespace) -> int:
-    results = [verify_one(path, strict=args.strict) for path in args.paths]
+    signers = load_signers(args.signers)
+    results = [verify_one(path, strict=args.strict, signers=signers) for path in args.paths]
     if args.json:
         print_json(
             {
@@ -97,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
             for warning in r.warnings:
                 warn(f"{shown(r.path)}: {plain(warning)}")
             if r.ok:
-                print(f"{palette.good('OK')} {shown(r.path)}")
+                by = f" (signed by {shown(r.signed_by)})" if r.signed_by is not None else ""
+                print(f"{palette.good('OK')} {shown(r.path)}{by}")
             else:
                 print(f"{palette.bad('FAIL')} {shown(r.path)}: {plain(r.reason)}")
     if any(r.kind == "io" for r in results):
