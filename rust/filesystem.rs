@@ -42,6 +42,17 @@ pub enum Storage {
     Network(&'static str),
 }
 
+impl Storage {
+    /// Whether looking a name up always brings its attributes back from
+    /// the server once the entry has expired, so that the walk may take
+    /// them from the lookup (`AT_STATX_DONT_SYNC`, see
+    /// [`StatHow`](crate::walk::StatHow)): FUSE. Not NFS, SMB or Ceph, whose
+    /// `AT_STATX_DONT_SYNC` answers from an attribute cache of any age.
+    pub fn lookups_bring_attributes(self) -> bool {
+        self == Storage::Network("fuse")
+    }
+}
+
 /// The network (or user-space) file systems, by `statfs` `f_type` magic
 /// (linux/magic.h and the file systems' own headers).
 const NETWORK_MAGICS: &[(u64, &str)] = &[
@@ -95,14 +106,19 @@ pub fn storage(path: &Path) -> Storage {
 /// [`network_threads`] when any root is on a network file system, else one
 /// per CPU.
 pub fn threads_for(roots: &[PathBuf], explicit: Option<usize>) -> usize {
+    match explicit {
+        Some(n) => n,
+        None => threads_for_storage(&roots.iter().map(|r| storage(r)).collect::<Vec<_>>(), None),
+    }
+}
+
+/// [`threads_for`] when what each root lives on is already known.
+pub fn threads_for_storage(storages: &[Storage], explicit: Option<usize>) -> usize {
     if let Some(n) = explicit {
         return n;
     }
     let local = crate::pool::default_threads();
-    if roots
-        .iter()
-        .any(|root| matches!(storage(root), Storage::Network(_)))
-    {
+    if storages.iter().any(|s| matches!(s, Storage::Network(_))) {
         network_threads(local)
     } else {
         local
@@ -120,6 +136,17 @@ mod tests {
         assert_eq!(storage_of_magic(0x6573_5546), Storage::Network("fuse"));
         assert_eq!(storage_of_magic(0xEF53), Storage::Local); // ext4
         assert_eq!(storage_of_magic(0x0102_1994), Storage::Local); // tmpfs
+    }
+
+    #[test]
+    fn only_fuse_lookups_are_trusted_to_bring_fresh_attributes() {
+        assert!(storage_of_magic(0x6573_5546).lookups_bring_attributes());
+        for other in [0x6969, 0xFE53_4D42, 0x00C3_6400, 0xEF53] {
+            assert!(
+                !storage_of_magic(other).lookups_bring_attributes(),
+                "{other:#x}"
+            );
+        }
     }
 
     #[test]

@@ -437,6 +437,12 @@ impl OpenFile {
             }
         };
         if actual != trailer.binary_sha256 {
+            // A remembered mismatch is only this file's if the file is still
+            // in the state it was looked up under (the caller's stat may be
+            // older than the descriptor's); otherwise the caller re-reads it.
+            if cost.cache_hit {
+                self.ensure_unchanged()?;
+            }
             return Err(ErrorKind::DigestMismatch {
                 expected: hex(&trailer.binary_sha256),
                 actual: hex(&actual),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::disk_cache::DiskCache;
 use crate::error::{Error, ErrorKind};
+use crate::filesystem::Storage;
 use crate::pool::PoolError;
 use crate::precedence::{decide, Decision};
 use crate::reader::{self, Bundle, OpenFile, Verify};
@@ -144,13 +145,18 @@ enum Outcome {
 
 /// Walk `roots` and read every candidate, in a pool of `options.threads`.
 pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, PoolError> {
-    let threads = crate::filesystem::threads_for(roots, options.threads);
+    // One `statfs` per root decides both the pool size and how the walk stats.
+    let storages: Vec<_> = roots
+        .iter()
+        .map(|r| crate::filesystem::storage(r))
+        .collect();
+    let threads = crate::filesystem::threads_for_storage(&storages, options.threads);
     let pool = crate::pool::pool(Some(threads))?;
-    Ok(pool.install(|| scan_in_pool(roots, options)))
+    Ok(pool.install(|| scan_in_pool(roots, &storages, options)))
 }
 
-fn scan_in_pool(roots: &[PathBuf], options: &ScanOptions) -> ScanOutput {
-    let walk = walk::walk(roots, |entry| visit(&entry, options));
+fn scan_in_pool(roots: &[PathBuf], storages: &[Storage], options: &ScanOptions) -> ScanOutput {
+    let walk = walk::walk_on(roots, storages, |entry| visit(&entry, options));
     let outcomes = walk.candidates.into_iter().map(|c| c.found);
 
     let mut out = ScanOutput {
@@ -203,29 +209,32 @@ fn rejected(err: Error, id: (u64, u64)) -> Outcome {
 }
 
 /// Read one executable the walk found. Most candidates are not bundles:
-/// one too short to hold a trailer is settled by the walk's `statx`
+/// one too short to hold a trailer is settled by the walk's stat
 /// alone, without opening it.
 fn visit(entry: &walk::Entry<'_>, options: &ScanOptions) -> Outcome {
     if u64::try_from(entry.stat.st_size).unwrap_or(0) < TRAILER_SIZE as u64 {
         return Outcome::NotABundle;
     }
     let opened = OpenFile::open_at_stat(entry.dir, entry.name, entry.path, entry.stat);
-    match read_candidate(opened, entry.path, options) {
+    match read_candidate(opened, entry.path, options, false) {
         // The name was re-pointed between the walk's stat and the open (a
         // deploy by rename): read what the name holds now, once, through a
         // descriptor whose own fstat is the reference, as if just found.
         Outcome::Rejected(err, ..) if matches!(err.kind, ErrorKind::Changed(_)) => {
             let opened = OpenFile::open_at(entry.dir, entry.name, entry.path);
-            read_candidate(opened, entry.path, options)
+            read_candidate(opened, entry.path, options, true)
         }
         outcome => outcome,
     }
 }
 
+/// `reopened`: the file is not the one the walk classified, whose exec
+/// permission must then be judged again, on this descriptor.
 fn read_candidate(
     opened: crate::error::Result<OpenFile>,
     path: &Path,
     options: &ScanOptions,
+    reopened: bool,
 ) -> Outcome {
     let open = match opened {
         Ok(open) => open,
@@ -244,10 +253,17 @@ fn read_candidate(
     };
     let state = open.state();
     let id = (state.dev, state.ino);
-    // The exec bit was checked on this same state; a file swapped in after
-    // the walk's stat is caught by `ensure_unchanged` (the descriptor's
-    // fstat) before anything read through it is trusted.
-    if state.mode & 0o111 == 0 {
+    // The walk judged the exec permission on this same state; a file swapped
+    // in after the walk's stat is caught by `ensure_unchanged` (the
+    // descriptor's fstat) before anything read through it is trusted, and
+    // then read again here (`reopened`), its permission judged on the
+    // descriptor as the walk would (owner bit, ACLs).
+    let executable = if reopened {
+        open.executable()
+    } else {
+        state.mode & 0o111 != 0
+    };
+    if !executable {
         return Outcome::NotABundle;
     }
     // Most candidates are not bundles: settle that before any other work,
@@ -388,7 +404,7 @@ mod tests {
         let path = dir.path().join("b");
         bundle(&path, b"old version", &["x"]);
         let stale = rustix::fs::stat(&path).unwrap();
-        // A deploy replaces the bundle by rename after the walk's statx.
+        // A deploy replaces the bundle by rename after the walk's stat.
         bundle(&dir.path().join("new"), b"new version!", &["x"]);
         fs::rename(dir.path().join("new"), &path).unwrap();
         let dir_fd = fs::File::open(dir.path()).unwrap();
@@ -413,10 +429,58 @@ mod tests {
     }
 
     #[test]
+    fn a_remembered_mismatch_of_an_older_state_does_not_reject_the_file_as_it_is_now() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b");
+        bundle(&path, b"version 1", &["x"]);
+        // Damaged in place: the trailer still promises "version 1".
+        let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(b"W", 0).unwrap();
+        drop(file);
+        // Past the racy-timestamp window, so the mismatch is remembered.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let stale = rustix::fs::stat(&path).unwrap();
+        let dir_fd = fs::File::open(dir.path()).unwrap();
+        let name = std::ffi::CString::new("b").unwrap();
+        let entry = walk::Entry {
+            dir: std::os::fd::AsFd::as_fd(&dir_fd),
+            name: &name,
+            path: &path,
+            stat: &stale,
+        };
+        let options = ScanOptions {
+            verify: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            visit(&entry, &options),
+            Outcome::Rejected(
+                Error {
+                    kind: ErrorKind::DigestMismatch { .. },
+                    ..
+                },
+                ..
+            )
+        ));
+        // A good build is renamed over it; the walk's stat is the old one.
+        bundle(&dir.path().join("new"), b"version 1", &["x"]);
+        fs::rename(dir.path().join("new"), &path).unwrap();
+        match visit(&entry, &options) {
+            Outcome::Bundle(bundle, ..) => {
+                assert!(bundle.verified);
+                assert_ne!(bundle.state.ino, stale.st_ino);
+            }
+            Outcome::Rejected(err, ..) => panic!("rejected: {err}"),
+            _ => panic!("expected the new bundle"),
+        }
+    }
+
+    #[test]
     fn a_file_that_vanishes_between_walk_and_open_is_skipped_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("gone");
-        match read_candidate(OpenFile::open(&gone), &gone, &ScanOptions::default()) {
+        match read_candidate(OpenFile::open(&gone), &gone, &ScanOptions::default(), false) {
             Outcome::Skipped(path, reason) => {
                 assert_eq!(path, gone);
                 assert!(reason.contains("vanished"), "{reason}");

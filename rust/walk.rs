@@ -13,7 +13,7 @@
 //! files executable by the caller (the spec's "executable bit set for the
 //! invoking user", as `faccessat(X_OK)` judges it; see [`Caller`]). FIFOs,
 //! sockets and devices are counted and never opened. Each entry costs one
-//! `statx` (see [`stat_entry`]) -- on a network file system every system call is a round trip --
+//! stat call (see [`StatHow`]) -- on a network file system every system call is a round trip --
 //! and each executable is handed to a visitor with that stat and the
 //! directory's descriptor, while its directory is open: every per-file system
 //! call is relative to that descriptor instead of re-resolving the whole path.
@@ -27,6 +27,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+
+use crate::filesystem::{storage, Storage};
 use rustix::fs::{
     self as rfs, Access, AtFlags, Dir, FileType, Mode, OFlags, Stat, Statx, StatxFlags, CWD,
 };
@@ -136,6 +138,17 @@ where
     T: Send,
     F: Fn(Entry<'_>) -> T + Sync,
 {
+    let storages: Vec<_> = roots.iter().map(|r| storage(r)).collect();
+    walk_on(roots, &storages, visit)
+}
+
+/// [`walk`] when what each root lives on (`storages[i]` for `roots[i]`) is
+/// already known.
+pub fn walk_on<T, F>(roots: &[PathBuf], storages: &[Storage], visit: F) -> Walk<T>
+where
+    T: Send,
+    F: Fn(Entry<'_>) -> T + Sync,
+{
     let mut out = Walk {
         candidates: Vec::new(),
         skipped: Vec::new(),
@@ -173,11 +186,25 @@ where
         } else if !seen.insert((stat.st_dev, stat.st_ino)) {
             out.stats.dirs_deduplicated += 1;
         } else {
-            let mut level = vec![PathBuf::new()];
+            // Where a lookup always brings the attributes back (FUSE), the
+            // walk's stat takes them from it (see [`StatHow`]) -- but only
+            // on that mount: a directory on another device is asked the
+            // classic way.
+            let fresh_lookups = storages
+                .get(index)
+                .is_some_and(|s| s.lookups_bring_attributes());
+            let how = |dev: u64| {
+                if fresh_lookups && dev == stat.st_dev {
+                    StatHow::FromLookup
+                } else {
+                    StatHow::Revalidate
+                }
+            };
+            let mut level = vec![(PathBuf::new(), stat.st_dev)];
             while !level.is_empty() {
                 let listings: Vec<Listing<T>> = level
                     .par_iter()
-                    .map(|rel| list(root, rel, &caller, &visit))
+                    .map(|(rel, dev)| list(root, rel, how(*dev), &caller, &visit))
                     .collect();
                 let mut next = Vec::new();
                 for listing in listings {
@@ -191,7 +218,7 @@ where
                     .into_iter()
                     .filter_map(|(rel, id)| {
                         if seen.insert(id) {
-                            Some(rel)
+                            Some((rel, id.0))
                         } else {
                             out.stats.dirs_deduplicated += 1;
                             None
@@ -222,7 +249,7 @@ fn bytes(p: &Path) -> &[u8] {
 }
 
 /// List one directory and classify (and visit) its entries.
-fn list<T, F>(root: &Path, rel: &Path, caller: &Caller, visit: &F) -> Listing<T>
+fn list<T, F>(root: &Path, rel: &Path, how: StatHow, caller: &Caller, visit: &F) -> Listing<T>
 where
     T: Send,
     F: Fn(Entry<'_>) -> T + Sync,
@@ -262,7 +289,7 @@ where
         .enumerate()
         .map(|(i, (name, file_type))| {
             let child = path.join(OsStr::from_bytes(name.to_bytes()));
-            let kind = classify(*file_type, dir_fd, name, &child, caller, visit);
+            let kind = classify(*file_type, dir_fd, name, &child, how, caller, visit);
             (i, kind)
         })
         .collect();
@@ -312,7 +339,7 @@ fn record<T>(listing: &mut Listing<T>, rel: PathBuf, path: &Path, kind: Kind<T>)
     listing.stats.files_seen += 1;
 }
 
-/// Classify one entry with ONE `statx` (following symlinks), which
+/// Classify one entry with ONE stat call (following symlinks), which
 /// answers type, exec permission, size and identity at once; entries the
 /// directory already names as FIFOs, sockets or devices cost nothing.
 fn classify<T, F>(
@@ -320,6 +347,7 @@ fn classify<T, F>(
     dir: BorrowedFd<'_>,
     name: &CStr,
     path: &Path,
+    how: StatHow,
     caller: &Caller,
     visit: &F,
 ) -> Kind<T>
@@ -332,7 +360,7 @@ where
         }
         _ => {}
     }
-    let stat = match stat_entry(dir, name) {
+    let stat = match stat_entry(dir, name, how) {
         Ok(stat) => stat,
         Err(rustix::io::Errno::NOENT) if file_type == FileType::Symlink => {
             return Kind::Skipped("dangling symlink".into())
@@ -347,18 +375,37 @@ where
     classify_stat(&stat, dir, name, path, caller, visit)
 }
 
-/// What `fstatat(dir, name)` (following symlinks) would say, asked as
-/// `statx(AT_STATX_DONT_SYNC)`: the attributes the name's lookup has just
-/// brought back, without a second round trip to revalidate them. On FUSE
-/// and on NFS without attribute caching, a plain `fstatat` costs a LOOKUP
-/// and then a GETATTR for the same answer; on local file systems both are
-/// one in-memory call. Nothing read through a descriptor trusts these
-/// attributes alone: `OpenFile::ensure_unchanged` compares them with the
-/// descriptor's own `fstat` (which does revalidate) before a digest is
-/// remembered or a bundle wins, and a mismatch re-reads the name as it is
-/// now. Kernels without `statx` (before 4.11, old container sandboxes) get
-/// the plain `fstatat`.
-fn stat_entry(dir: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<Stat> {
+/// How the walk asks for an entry's attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatHow {
+    /// `fstatat`: the file system revalidates cached attributes as it
+    /// always does (NFS after `acregmin`..`acregmax`, FUSE after the
+    /// mount's attribute timeout).
+    Revalidate,
+    /// `statx(AT_STATX_DONT_SYNC)`: the attributes the name's lookup has
+    /// just brought back, without a second round trip to revalidate them.
+    /// Only for FUSE, where a lookup whose entry has expired always asks the
+    /// daemon and gets the attributes with the answer (a plain `fstatat`
+    /// costs a LOOKUP and then a GETATTR for the same answer when the
+    /// attribute timeout is 0): the attributes are then as fresh as the
+    /// mount's entry timeout allows, instead of its attribute timeout
+    /// (libfuse sets both to 1 s unless told otherwise). NFS, SMB and Ceph
+    /// would answer `AT_STATX_DONT_SYNC` from their attribute caches with
+    /// no bound at all, so they never get it.
+    FromLookup,
+}
+
+/// What `fstatat(dir, name)` (following symlinks) says, asked `how`.
+///
+/// Nothing read through a descriptor trusts these attributes alone:
+/// `OpenFile::ensure_unchanged` compares them with the descriptor's own
+/// `fstat` (which does revalidate) before a digest is remembered or a bundle
+/// wins, and a mismatch re-reads the name as it is now. Kernels without
+/// `statx` (before 4.11, old container sandboxes) get the plain `fstatat`.
+fn stat_entry(dir: BorrowedFd<'_>, name: &CStr, how: StatHow) -> rustix::io::Result<Stat> {
+    if how == StatHow::Revalidate {
+        return rfs::statat(dir, name, AtFlags::empty());
+    }
     let wanted = StatxFlags::BASIC_STATS;
     let needed = StatxFlags::TYPE
         | StatxFlags::MODE
@@ -367,7 +414,9 @@ fn stat_entry(dir: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<Stat> {
         | StatxFlags::SIZE
         | StatxFlags::MTIME
         | StatxFlags::CTIME;
-    match rfs::statx(dir, name, AtFlags::STATX_DONT_SYNC, wanted) {
+    // NO_AUTOMOUNT: what `fstatat` does implicitly.
+    let flags = AtFlags::STATX_DONT_SYNC | AtFlags::NO_AUTOMOUNT;
+    match rfs::statx(dir, name, flags, wanted) {
         Ok(x) if StatxFlags::from_bits_retain(x.stx_mask).contains(needed) => Ok(stat_of(&x)),
         // A file system that leaves out a field the walk relies on is asked
         // the classic way.
@@ -597,7 +646,8 @@ mod tests {
         .unwrap();
         for name in ["exe", "sub", "link"] {
             let name = CString::new(name).unwrap();
-            let ours = stat_entry(fd.as_fd(), &name).unwrap();
+            let ours = stat_entry(fd.as_fd(), &name, StatHow::FromLookup).unwrap();
+            let plain = stat_entry(fd.as_fd(), &name, StatHow::Revalidate).unwrap();
             let theirs = rfs::statat(&fd, &name, AtFlags::empty()).unwrap();
             let fields = |st: &Stat| {
                 (
@@ -611,10 +661,11 @@ mod tests {
                 )
             };
             assert_eq!(fields(&ours), fields(&theirs), "{name:?}");
+            assert_eq!(fields(&plain), fields(&theirs), "{name:?}");
         }
         let missing = CString::new("missing").unwrap();
         assert_eq!(
-            stat_entry(fd.as_fd(), &missing).unwrap_err(),
+            stat_entry(fd.as_fd(), &missing, StatHow::FromLookup).unwrap_err(),
             rustix::io::Errno::NOENT
         );
     }

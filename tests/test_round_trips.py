@@ -1,6 +1,6 @@
 """System calls per directory entry: on a network file system each one is a round trip.
 
-The walk classifies an entry with one ``statx`` and opens only executables
+The walk classifies an entry with one ``fstatat`` and opens only executables
 large enough to hold a trailer, reading trailer and manifest in one ``pread``.
 These tests count system calls with ``strace -c -f`` (Debian's ``strace``), as
 the difference between two runs whose trees differ only in the number of
@@ -37,13 +37,13 @@ except FileNotFoundError:
 
 #: The most system calls one file of each kind may cost find(missing).
 BUDGET = {
-    # statx, and the exec bit is known.
+    # fstatat, and the exec bit is known.
     "not_executable": 1,
-    # statx: too short to hold a trailer, never opened.
+    # fstatat: too short to hold a trailer, never opened.
     "tiny_executable": 1,
-    # statx, openat, one pread of the tail, close.
+    # fstatat, openat, one pread of the tail, close.
     "executable": 4,
-    # statx, openat, one pread (trailer and manifest), close.
+    # fstatat, openat, one pread (trailer and manifest), close.
     "bundle": 4,
 }
 
