@@ -818,3 +818,17 @@ def test_an_empty_dags_folder_is_checked_with_a_warning(clean_site: Site) -> Non
     run = clean_site.check("--dags", empty, dags=False)
     assert run.code == 0
     assert f"afbundle: warning: no Python DAG files found in {empty}" in run.err
+
+
+def test_missing_bundle_mentions_files_not_read_for_lack_of_the_execute_bit(
+    tmp_path: Path,
+) -> None:
+    site = Site(tmp_path)
+    site.dag("d", stub_dag("plain_dag", "a"))
+    bundle = site.bundle(tmp_path / "bundles" / "p", {"plain_dag": ["a"]})
+    site.route({"native": native_entry(tmp_path / "bundles")}, {"native": "native"})
+    bundle.path.chmod(0o644)
+    (finding,) = site.check("--json").json()["findings"]
+    assert finding["code"] == "missing-bundle"
+    assert "no bundle under" in finding["message"]
+    assert "(1 file without +x not read)" in finding["message"]

@@ -890,7 +890,10 @@ def _check_dag(
                 f": {'; '.join(map(_lost, losers))}"
             )
         else:
-            why = f"no bundle under {where} declares it (files without +x are not read)"
+            why = f"no bundle under {where} declares it"
+            skipped = report.stats.not_executable
+            if skipped:  # a bundle deployed without +x is never read, by workers either
+                why += f" ({skipped} file{'' if skipped == 1 else 's'} without +x not read)"
         if missing:
             why += f" (missing roots: {', '.join(map(os.fsdecode, missing))})"
         return [
