@@ -30,9 +30,7 @@ from _writer import (
     write_file,
     write_kind,
 )
-from _writer import (
-    manifest as _manifest,
-)
+from _writer import manifest as _manifest
 
 
 def paths(report: ScanReport) -> list[Path]:
