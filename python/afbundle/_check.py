@@ -502,6 +502,7 @@ def load_dagbag(dags: PathArg | None = None) -> Any:
 
     Raises:
         FileNotFoundError, PermissionError: the folder or file cannot be read.
+        NotADirectoryError: ``dags`` is neither a folder nor a ``.py`` file.
     """
     from airflow import settings
     from airflow.dag_processing.dagbag import BundleDagBag
@@ -629,11 +630,13 @@ def check_dags(
     Findings are listed in :data:`CODES`.
 
     Raises:
-        CheckConfigError: the ``[sdk]`` configuration is not usable, or
-            ``queues`` was given without ``roots``.
+        CheckConfigError: the ``[sdk]`` configuration is not usable, Airflow
+            cannot read its configuration (a malformed ``airflow.cfg``, a value
+            it cannot convert), or ``queues`` was given without ``roots``.
         BundleSignatureError: the ``trusted_signers`` file is unusable
             (``problem == "signers_file"``).
         FileNotFoundError, PermissionError: ``dags`` cannot be read.
+        NotADirectoryError: ``dags`` is neither a folder nor a ``.py`` file.
         ImportError: Airflow (core and the standard provider) is not installed.
 
     Example:
