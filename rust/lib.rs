@@ -82,6 +82,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_bundle::digest_cache_len, m)?)?;
     m.add_function(wrap_pyfunction!(py_scan::scan_roots, m)?)?;
     m.add_function(wrap_pyfunction!(py_scan::find_bundle, m)?)?;
+    m.add_function(wrap_pyfunction!(py_scan::decide_bundles, m)?)?;
     m.add_function(wrap_pyfunction!(py_scan::threads_for, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::pack, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::strip, m)?)?;

@@ -177,22 +177,14 @@ pub fn scan_roots(
     let options = py.detach(|| options(verify, threads, None, cache_dir, trusted_signers))?;
     let (mut out, decisions) = py.detach(|| {
         let out = scan::scan(&roots, &options)?;
-        let decisions = decide_each(&out.bundles, &mut resolver);
+        let candidates: Vec<&Bundle> = out.bundles.iter().collect();
+        let decisions = decide_each(&candidates, &mut resolver);
         Ok::<_, crate::pool::PoolError>((out, decisions))
     })?;
     resolver.finish()?;
 
-    let decided = PyDict::new(py);
-    for (dag_id, decision) in decisions {
-        let lost = PyList::empty(py);
-        for (i, loss) in &decision.losers {
-            lost.append((*i, loss_rejection(out.bundles[*i].path.clone(), loss)))?;
-        }
-        let (winner, resolved) = decision
-            .winner
-            .map_or((None, None), |(i, r)| (Some(i), Some(r)));
-        decided.set_item(dag_id, (winner, resolved, lost))?;
-    }
+    let candidates: Vec<&Bundle> = out.bundles.iter().collect();
+    let decided = decisions_dict(py, &candidates, decisions)?;
     let rest = common(py, &mut out)?;
     let bundles = PyList::empty(py);
     for bundle in out.bundles {
@@ -208,10 +200,69 @@ pub fn scan_roots(
     })
 }
 
+/// dag_id -> `(winner index or None, resolved version or None, [(index, Rejection)])`.
+fn decisions_dict<'py>(
+    py: Python<'py>,
+    bundles: &[&Bundle],
+    decisions: Vec<(String, Decision)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let decided = PyDict::new(py);
+    for (dag_id, decision) in decisions {
+        let lost = PyList::empty(py);
+        for (i, loss) in &decision.losers {
+            lost.append((*i, loss_rejection(bundles[*i].path.clone(), loss)))?;
+        }
+        let (winner, resolved) = decision
+            .winner
+            .map_or((None, None), |(i, r)| (Some(i), Some(r)));
+        decided.set_item(dag_id, (winner, resolved, lost))?;
+    }
+    Ok(decided)
+}
+
+/// Decide every dag_id among `bundles` already read (and verified) by
+/// earlier scans, taken in the order given: the bundles of several
+/// single-root scans concatenated in a search path's root order, so each
+/// root is walked once however many search paths share it. As within one
+/// scan, a file met again (same device and inode, e.g. under a nested root)
+/// counts once, at its first position.
+///
+/// Returns `(kept, decisions)`: the indices of the bundles that count, and
+/// dag_id -> `(winner index or None, resolved version or None,
+/// [(index, Rejection)])` with indices into `bundles`, decided by the same
+/// rule as `scan_roots` and `find_bundle` (`precedence.rs`).
+#[pyfunction]
+#[pyo3(signature = (bundles, *, resolve = None))]
+pub fn decide_bundles<'py>(
+    py: Python<'py>,
+    bundles: Vec<PyRef<'py, PyBundle>>,
+    resolve: Option<Py<PyAny>>,
+) -> PyResult<(Vec<usize>, Bound<'py, PyDict>)> {
+    let mut seen = std::collections::HashSet::new();
+    let kept: Vec<usize> = (0..bundles.len())
+        .filter(|&i| seen.insert((bundles[i].inner.state.dev, bundles[i].inner.state.ino)))
+        .collect();
+    let candidates: Vec<&Bundle> = kept.iter().map(|&i| &bundles[i].inner).collect();
+    let mut resolver = Resolver::new(resolve);
+    let mut decisions = decide_each(&candidates, &mut resolver);
+    resolver.finish()?;
+    // Back from positions among the kept bundles to indices into `bundles`.
+    for (_, decision) in &mut decisions {
+        if let Some((i, _)) = &mut decision.winner {
+            *i = kept[*i];
+        }
+        for (i, _) in &mut decision.losers {
+            *i = kept[*i];
+        }
+    }
+    let all: Vec<&Bundle> = bundles.iter().map(|b| &b.inner).collect();
+    Ok((kept, decisions_dict(py, &all, decisions)?))
+}
+
 /// Every dag_id declared in `bundles` (in order of first declaration) and its decision.
 /// A scan already verified (or, with `verify=False`, deliberately did not
 /// verify) every bundle, so verification here always passes.
-fn decide_each(bundles: &[Bundle], resolver: &mut Resolver) -> Vec<(String, Decision)> {
+fn decide_each(bundles: &[&Bundle], resolver: &mut Resolver) -> Vec<(String, Decision)> {
     let mut order: Vec<&str> = Vec::new();
     let mut declaring: std::collections::HashMap<&str, Vec<usize>> = Default::default();
     for (i, bundle) in bundles.iter().enumerate() {
@@ -229,7 +280,7 @@ fn decide_each(bundles: &[Bundle], resolver: &mut Resolver) -> Vec<(String, Deci
         .into_iter()
         .map(|dag_id| {
             let indices = &declaring[dag_id];
-            let candidates: Vec<&Bundle> = indices.iter().map(|&i| &bundles[i]).collect();
+            let candidates: Vec<&Bundle> = indices.iter().map(|&i| bundles[i]).collect();
             let mut decision = decide(&candidates, |v| resolver.resolve(v), |_| Ok(()));
             // Back from positions among the candidates to indices into `bundles`.
             if let Some((i, _)) = &mut decision.winner {

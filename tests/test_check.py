@@ -87,7 +87,13 @@ class Site:
         self.env["AIRFLOW__SDK__QUEUE_TO_COORDINATOR"] = json.dumps(queues)
 
     def environ(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        # Without PYTHONDONTWRITEBYTECODE (set on some CI machines): the check itself
+        # must keep Python from writing __pycache__ beside DAG files and modules.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AIRFLOW") and k != "PYTHONDONTWRITEBYTECODE"
+        }
         env.update(
             AIRFLOW_HOME=str(self.home),
             XDG_CACHE_HOME=str(self.cache),
@@ -96,13 +102,20 @@ class Site:
         env.update(self.env)
         return env
 
-    def check(self, *args: Any, dags: bool = True) -> Run:
+    def check(
+        self, *args: Any, dags: bool = True, cwd: Path | None = None, dag_tracebacks: bool = False
+    ) -> Run:
+        """``afbundle check`` in a fresh process; a traceback on stderr fails the test, except,
+        with ``dag_tracebacks``, those Airflow logs for a DAG file that fails to import."""
         argv = [sys.executable, "-m", "afbundle", "check", *map(str, args)]
         if dags:
             argv += ["--dags", str(self.dags)]
-        proc = subprocess.run(argv, capture_output=True, env=self.environ(), timeout=180)
+        proc = subprocess.run(argv, capture_output=True, env=self.environ(), timeout=180, cwd=cwd)
         run = Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
-        assert "Traceback" not in run.err or "import-error" in run.out + run.err, run.err
+        lines = run.err.splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("Traceback"):  # only right after a DagBag error log line
+                assert dag_tracebacks and i and "airflow.dag_processing" in lines[i - 1], run.err
         return run
 
     def api(self, code: str) -> Any:
@@ -293,7 +306,7 @@ def mistakes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Site, Any, Run]:
         {"native": native_entry(roots), "java": {"classpath": "no.such.Coordinator"}},
         {"native": "native", "ghost": "nowhere", "legacy": "java"},
     )
-    run = site.check("--json")
+    run = site.check("--json", dag_tracebacks=True)
     return site, run.json(), run
 
 
@@ -346,7 +359,7 @@ def test_findings_name_what_they_are_about(mistakes: Any) -> None:
 
 def test_the_table_groups_findings_by_dag(mistakes: Any) -> None:
     site, _, _ = mistakes
-    run = site.check()
+    run = site.check(dag_tracebacks=True)
     assert run.code == 1
     assert run.out.index("DAG renamed_dag") < run.out.index("DAG shadow_dag")
     section = run.out.split("DAG renamed_dag", 1)[1].split("\n\n", 1)[0]
@@ -419,34 +432,50 @@ def test_control_characters_in_names_are_shown_escaped(clean_site: Site) -> None
 # --------------------------------------------------------------------------- cost and side effects
 
 
-def _tree(*roots: Path) -> set[tuple[str, int, int]]:
+def _tree(*roots: Path, skip: Iterable[Path] = ()) -> set[tuple[str, int, int]]:
+    skipped = {str(p) for p in skip}
     out = set()
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) not in skipped]
             for name in dirnames + filenames:
                 st = os.lstat(os.path.join(dirpath, name))
                 out.add((os.path.join(dirpath, name), st.st_size, st.st_mtime_ns))
     return out
 
 
-def test_one_walk_per_distinct_root_set_and_no_coordinator_import(tmp_path: Path) -> None:
+def test_each_root_is_walked_once_and_each_bundle_hashed_once(tmp_path: Path) -> None:
     site = Site(tmp_path)
-    roots = tmp_path / "bundles"
+    first, second = tmp_path / "bundles", tmp_path / "more-bundles"
     for i in range(3):
         site.dag(f"d{i}", stub_dag(f"dag_{i}", "a", queue=f"q{i % 2}"))
-        site.bundle(roots / f"b{i}", {f"dag_{i}": ["a"]})
+        site.bundle(first / f"b{i}", {f"dag_{i}": ["a"]})
     (site.dags / "helper_module.py").write_text("VALUE = 1\n")
     site.dag("uses_helper", "import helper_module\n" + stub_dag("dag_helper", "a"))
-    site.bundle(roots / "helper", {"dag_helper": ["a"]})
-    # Two entries, same roots: one walk. Airflow's executable coordinator counts too.
+    site.bundle(first / "helper", {"dag_helper": ["a"]})
+    # Searched as [second, first] by entry "two": the bundle in `second` wins there.
+    site.dag("shared", stub_dag("dag_shared", "a", queue="q2"))
+    site.bundle(first / "shared", {"dag_shared": ["a"]})
+    site.bundle(second / "shared", {"dag_shared": ["a"]})
+    # Stubs on two entries with the same roots: one shadowed and one extra-task
+    # warning, not one per entry.
+    twice = stub_dag("dag_twice", "a", "b", queue="q0").replace(
+        "(queue='q0')\n    def b", "(queue='q3')\n    def b"
+    )
+    assert twice.count("queue='q3'") == 1
+    site.dag("twice", twice)
+    site.bundle(first / "twice-1", {"dag_twice": ["a", "b", "extra"]})
+    site.bundle(first / "twice-2", {"dag_twice": ["a", "b"]})
     site.route(
         {
-            "one": native_entry(roots),
-            "two": native_entry(roots, classpath=AIRFLOW_EXECUTABLE),
+            "one": native_entry(first),
+            "two": native_entry(second, first, classpath=AIRFLOW_EXECUTABLE),
+            "three": native_entry(first),
         },
-        {"q0": "one", "q1": "two", "native": "one"},
+        {"q0": "one", "q1": "two", "q2": "two", "q3": "three", "native": "one"},
     )  # fmt: skip
-    before = _tree(site.dags, roots)
+    logs = site.home / "logs"  # Airflow's own logging setup may create it
+    before = _tree(site.dags, first, second, site.home, skip=[logs])
     result = site.api(
         f"""\
         calls = []
@@ -457,20 +486,28 @@ def test_one_walk_per_distinct_root_set_and_no_coordinator_import(tmp_path: Path
         afbundle.scan = counting_scan
         report = afbundle.check_dags({str(site.dags)!r})
         stats = [r.stats.as_dict() for r in report.scans.values()]
+        bundles = {{b.path: b for r in report.scans.values() for b in r.bundles}}
         result = {{
             "calls": calls,
-            "findings": [str(f) for f in report.findings],
+            "findings": [(f.code, f.dag_id, f.task_id, str(f.bundle)) for f in report.findings],
             "coordinator_imported": "afbundle.coordinator" in sys.modules,
             "hashed": sum(s["bytes_hashed"] for s in stats),
+            "binary_bytes": sum(b.source_start for b in bundles.values()),
             "bundles_read": sum(s["bundles_read"] for s in stats),
         }}
         """
     )
-    assert result["calls"] == [[str(roots)]]
-    assert result["findings"] == []
+    assert sorted(result["calls"]) == [[str(first)], [str(second)]]
+    assert result["hashed"] == result["binary_bytes"] > 0  # every bundle hashed exactly once
+    assert result["bundles_read"] == 8
+    assert sorted(map(tuple, result["findings"])) == [
+        ("extra-task", "dag_twice", "extra", str(first / "twice-1")),
+        ("shadowed", "dag_shared", None, str(second / "shared")),
+        ("shadowed", "dag_twice", None, str(first / "twice-1")),
+    ]
     assert result["coordinator_imported"] is False
-    assert result["bundles_read"] == 4
-    assert _tree(site.dags, roots) == before, "the check wrote beside the DAGs or bundles"
+    after = _tree(site.dags, first, second, site.home, skip=[logs])
+    assert after == before, "the check wrote beside the DAGs, the bundles or in AIRFLOW_HOME"
     assert not site.marker.exists()
 
 
@@ -596,3 +633,202 @@ def test_an_unusable_signers_file_exits_2_naming_it(
     assert run.code == 2
     assert run.err.startswith(f"afbundle: error: {signers}: "), run.err
     assert run.out == ""
+
+
+# --------------------------------------------------------------------------- review of #13
+
+
+def test_a_relative_dags_folder_still_reports_a_duplicate_dag_id(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.dag("a_first", stub_dag("dup_dag", "a"))
+    site.dag("b_second", stub_dag("dup_dag", "a"))
+    site.bundle(tmp_path / "bundles" / "dup", {"dup_dag": ["a"]})
+    site.route({"native": native_entry(tmp_path / "bundles")}, {"native": "native"})
+    run = site.check("--json", "--dags", "dags", dags=False, cwd=tmp_path, dag_tracebacks=True)
+    assert run.code == 1, run.out + run.err
+    document = run.json()
+    (error,) = [f for f in document["findings"] if f["code"] == "import-error"]
+    files = {str(site.dags / "a_first.py"), str(site.dags / "b_second.py")}
+    assert error["file"] in files  # whichever Airflow bagged second, by its absolute path
+    assert "dup_dag" in error["message"] and (files - {error["file"]}).pop() in error["message"]
+    assert document["checked"]["dag_files"] == [
+        str(site.dags / "a_first.py"), str(site.dags / "b_second.py")
+    ]  # fmt: skip
+
+
+def test_a_dag_whose_stubs_were_not_checked_is_not_shown_as_ok(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.dag("ghost", stub_dag("ghost_dag", "a", queue="ghost"))
+    site.dag("java", stub_dag("java_dag", "a", queue="java"))
+    # Imports fine but is no executable coordinator: its stubs have no roots to check.
+    site.route(
+        {"java": {"classpath": "airflow.sdk.execution_time.coordinator.BaseCoordinator"}},
+        {"ghost": "nowhere", "java": "java"},
+    )
+    run = site.check()
+    assert "ok  ghost_dag" not in run.out and "ok  java_dag" not in run.out, run.out
+    assert "not checked  ghost_dag (1 stub task: coordinator 'nowhere' is not defined)" in run.out
+    assert "not checked  java_dag (1 stub task: coordinator 'java'" in run.out
+    assert "is not an executable one" in run.out
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ("raise RuntimeError('no JVM here')", "RuntimeError: no JVM here"),
+        ("import sys\nsys.exit(3)", "sys.exit(3)"),
+    ],
+)
+def test_a_coordinator_module_that_fails_on_import_is_a_finding(
+    tmp_path: Path, body: str, words: str
+) -> None:
+    site = Site(tmp_path)
+    site.dag("d", stub_dag("d_dag", "a", queue="custom"))
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "my_coordinators.py").write_text(body + "\nclass Coordinator: ...\n")
+    site.env["PYTHONPATH"] = str(modules)
+    site.route({"mine": {"classpath": "my_coordinators.Coordinator"}}, {"custom": "mine"})
+    run = site.check("--json")
+    assert run.code == 1, run.err
+    (finding,) = run.json()["findings"]
+    assert (finding["code"], finding["coordinator"]) == ("unknown-coordinator", "mine")
+    assert words in finding["message"] and "does not import" in finding["message"]
+    assert not (modules / "__pycache__").exists(), "checking wrote bytecode beside the module"
+
+
+def test_importing_a_coordinator_classpath_writes_no_bytecode(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.dag("d", stub_dag("d_dag", "a", queue="custom"))
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "my_coordinators.py").write_text("class Coordinator: ...\n")
+    site.env["PYTHONPATH"] = str(modules)
+    site.route({"mine": {"classpath": "my_coordinators.Coordinator"}}, {"custom": "mine"})
+    run = site.check("--json")
+    assert run.code == 0, run.err
+    assert not (modules / "__pycache__").exists(), "checking wrote bytecode beside the module"
+
+
+def test_a_malformed_airflow_cfg_exits_2(clean_site: Site) -> None:
+    (clean_site.home / "airflow.cfg").write_text("[sdk\ncoordinators = {}\n")
+    run = clean_site.check()
+    assert run.code == 2, run.err
+    assert "afbundle: error: invalid Airflow configuration: File contains no section" in run.err
+    assert "airflow.cfg" in run.err and run.out == ""
+
+
+def test_an_invalid_core_setting_exits_2(clean_site: Site) -> None:
+    clean_site.env["AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE"] = "maybe"
+    run = clean_site.check("--json")
+    assert run.code == 2, run.err
+    assert "invalid Airflow configuration" in run.err and "DAG_DISCOVERY_SAFE_MODE" in run.err
+    assert run.out == ""
+
+
+@pytest.mark.parametrize(
+    ("classpath", "kwargs", "words"),
+    [
+        (AFBUNDLE, {"thread": 4}, "unexpected kwarg 'thread'"),
+        (AFBUNDLE, {"threads": "4"}, "kwarg 'threads' must be a positive int"),
+        (AFBUNDLE, {"verified_exec": "yes"}, "kwarg 'verified_exec' must be true or false"),
+        (AIRFLOW_EXECUTABLE, {"threads": 4}, "unexpected keyword argument 'threads'"),
+    ],
+)
+def test_kwargs_a_worker_cannot_construct_the_coordinator_with_are_a_finding(
+    clean_site: Site, classpath: str, kwargs: dict[str, Any], words: str
+) -> None:
+    entry = native_entry(clean_site.base / "bundles", classpath=classpath)
+    entry["kwargs"].update(kwargs)
+    clean_site.route({"native": entry}, {"native": "native"})
+    run = clean_site.check("--json")
+    assert run.code == 1, run.err
+    (finding,) = run.json()["findings"]
+    assert (finding["code"], finding["coordinator"]) == ("unknown-coordinator", "native")
+    assert "cannot be constructed" in finding["message"] and words in finding["message"]
+
+
+def test_inherited_and_own_kwargs_of_both_coordinators_are_accepted(clean_site: Site) -> None:
+    entry = native_entry(clean_site.base / "bundles")
+    entry["kwargs"].update(threads=2, digest_cache=False, verified_exec=True, cache_dir="/c",
+                           task_startup_timeout=5)  # fmt: skip
+    builtin = native_entry(clean_site.base / "bundles", classpath=AIRFLOW_EXECUTABLE)
+    builtin["kwargs"]["task_startup_timeout"] = 5
+    clean_site.route({"native": entry, "builtin": builtin}, {"native": "native", "b": "builtin"})
+    run = clean_site.check("--json")
+    assert run.code == 0 and run.json()["findings"] == [], run.out + run.err
+
+
+def test_the_checked_kwargs_are_those_of_afbundles_coordinator() -> None:
+    attrs = pytest.importorskip("attrs")
+    from airflow.sdk.coordinators._subprocess import SubprocessCoordinator
+
+    from afbundle._check import AFBUNDLE_COORDINATOR_KWARGS
+    from afbundle.coordinator import ExecutableCoordinator
+
+    def init_fields(cls: type) -> set[str]:
+        return {f.alias or f.name for f in attrs.fields(cls) if f.init}
+
+    own = init_fields(ExecutableCoordinator) - init_fields(SubprocessCoordinator)
+    assert set(AFBUNDLE_COORDINATOR_KWARGS) == own
+
+
+def test_an_unusable_trusted_signers_kwarg_is_a_finding_naming_the_entry(
+    clean_site: Site,
+) -> None:
+    entry = native_entry(clean_site.base / "bundles")
+    entry["kwargs"]["trusted_signers"] = str(clean_site.base / "no-such-signers")
+    clean_site.route({"native": entry}, {"native": "native"})
+    run = clean_site.check("--json")
+    assert run.code == 1, run.err
+    (finding,) = run.json()["findings"]
+    assert (finding["code"], finding["coordinator"]) == ("unknown-coordinator", "native")
+    assert "no-such-signers" in finding["message"]
+
+
+def test_unsupported_schema_names_every_rejected_bundle(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.dag("d", stub_dag("old_dag", "a"))
+    site.bundle(tmp_path / "bundles" / "a-old", {"old_dag": ["a"]}, schema="1999-01-01")
+    site.bundle(tmp_path / "bundles" / "b-older", {"old_dag": ["a"]}, schema="1998-01-01")
+    site.route({"native": native_entry(tmp_path / "bundles")}, {"native": "native"})
+    (finding,) = site.check("--json").json()["findings"]
+    assert finding["code"] == "unsupported-schema"
+    assert finding["bundle"] == str(tmp_path / "bundles" / "a-old")
+    for name, version in (("a-old", "1999-01-01"), ("b-older", "1998-01-01")):
+        assert str(tmp_path / "bundles" / name) in finding["message"]
+        assert version in finding["message"]
+
+
+@pytest.mark.parametrize("what", ["notes.txt", "/dev/null"])
+def test_dags_that_is_neither_a_folder_nor_a_python_file_exits_2(
+    clean_site: Site, what: str
+) -> None:
+    path = Path(what) if what.startswith("/") else clean_site.base / what
+    if not path.exists():
+        path.write_text("not python\n")
+    run = clean_site.check("--dags", path, dags=False)
+    assert run.code == 2
+    assert f"{path}: not a DAG folder or a .py DAG file" in run.err and run.out == ""
+
+
+def test_an_empty_dags_folder_is_checked_with_a_warning(clean_site: Site) -> None:
+    empty = clean_site.base / "empty-dags"
+    empty.mkdir()
+    run = clean_site.check("--dags", empty, dags=False)
+    assert run.code == 0
+    assert f"afbundle: warning: no Python DAG files found in {empty}" in run.err
+
+
+def test_missing_bundle_mentions_files_not_read_for_lack_of_the_execute_bit(
+    tmp_path: Path,
+) -> None:
+    site = Site(tmp_path)
+    site.dag("d", stub_dag("plain_dag", "a"))
+    bundle = site.bundle(tmp_path / "bundles" / "p", {"plain_dag": ["a"]})
+    site.route({"native": native_entry(tmp_path / "bundles")}, {"native": "native"})
+    bundle.path.chmod(0o644)
+    (finding,) = site.check("--json").json()["findings"]
+    assert finding["code"] == "missing-bundle"
+    assert "no bundle under" in finding["message"]
+    assert "(1 file without +x not read)" in finding["message"]

@@ -30,6 +30,7 @@ from _writer import (
     write_file,
     write_kind,
 )
+from _writer import manifest as _manifest
 
 
 def paths(report: ScanReport) -> list[Path]:
@@ -589,3 +590,40 @@ def test_bytes_hashed_counts_bundles_that_fail_verification(tmp_path) -> None:
     second = afbundle.scan([tmp_path]).stats
     assert first.bytes_hashed == len(BINARY)
     assert (second.bytes_hashed, second.cache_hits) in {(len(BINARY), 0), (0, 1)}
+
+
+def test_decide_bundles_over_single_root_scans_matches_one_scan_of_the_roots(
+    tmp_path: Path,
+) -> None:
+    """`afbundle check` walks each root once and decides each search path from those
+    walks: the core's decide_bundles must name what one scan of the roots names."""
+    from afbundle import _core
+
+    outer, inner = tmp_path / "outer", tmp_path / "outer" / "inner"
+    write_bundle(outer / "a", dag_ids=("shared", "outer_only"))
+    write_bundle(inner / "b", dag_ids=("shared",))
+    write_bundle(inner / "c", metadata=_manifest(("shared",), schema_version="1999-01-01"))
+    os.link(inner / "b", tmp_path / "elsewhere")
+
+    def resolve(version: str) -> str:
+        if version == "1999-01-01":
+            raise ValueError("too old")
+        return version
+
+    for order in ([inner, outer], [outer, inner]):
+        one = afbundle.scan(order, resolve_schema_version=resolve)
+        parts = [afbundle.scan([root], resolve_schema_version=resolve) for root in order]
+        found = [b for part in parts for b in part.bundles]
+        kept, decided = _core.decide_bundles(found, resolve=resolve)
+        # The nested root's files, met again under the outer one, count once.
+        assert [found[i].path for i in kept] == paths(one)
+        assert set(decided) == set(one.decisions)
+        for dag_id, (winner, resolved, lost) in decided.items():
+            one_winner, one_resolved, one_lost = one.decisions[dag_id]
+            assert (found[winner].path if winner is not None else None) == (
+                one_winner.path if one_winner is not None else None
+            )
+            assert resolved == one_resolved
+            assert [(found[i].path, r.kind) for i, r in lost] == [
+                (r.path, r.kind) for r in one_lost
+            ]

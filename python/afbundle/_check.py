@@ -14,9 +14,10 @@ the queue to. This module compares them the way a worker would meet them:
   ``winner``/``losers``, the rule :func:`afbundle.find` uses), with Airflow's
   schema-version resolver -- never re-derived here.
 
-Each distinct set of roots is walked once, whatever the number of DAGs; each
-bundle is hashed at most once (through the digest caches). Nothing is
-executed; nothing is written except the persistent digest cache. Airflow is
+Each distinct root is walked once (per trusted-signers setting), whatever the
+number of DAGs and entries; each bundle is hashed at most once (through the
+digest caches). Nothing is executed; nothing is written except the persistent
+digest cache. Airflow is
 imported only when :func:`check_dags` runs (``import afbundle`` stays light),
 and afbundle's coordinator module is never imported.
 """
@@ -136,7 +137,7 @@ class CoordinatorEntry:
     queues: tuple[str, ...]
     executable: bool
     roots: tuple[Path, ...]
-    trusted_signers: Path | TrustedSigners | None = None
+    trusted_signers: TrustedSigners | None = None
     problem: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -175,8 +176,9 @@ class CheckReport:
         dags: dag_id -> the file it came from.
         stub_tasks: every ``@task.stub`` task.
         coordinators: the routed ``[sdk] coordinators`` entries.
-        scans: one :class:`afbundle.ScanReport` per distinct set of roots
-            (and trusted signers) -- each walked once.
+        scans: one :class:`afbundle.ScanReport` per distinct ``(root,
+            trusted signers)``: each root is walked (and each bundle hashed)
+            once per signer setting, however many entries search it.
         timings: seconds spent importing Airflow (``import_airflow``),
             loading DAGs (``load_dags``: Airflow's parsing) and checking
             (``check``: routing, walks, hashing, comparing).
@@ -187,7 +189,7 @@ class CheckReport:
     dags: Mapping[str, str]
     stub_tasks: tuple[StubTask, ...]
     coordinators: tuple[CoordinatorEntry, ...]
-    scans: Mapping[tuple[tuple[Path, ...], Path | TrustedSigners | None], ScanReport]
+    scans: Mapping[tuple[Path, TrustedSigners | None], ScanReport]
     timings: Mapping[str, float]
 
     @property
@@ -201,7 +203,7 @@ class CheckReport:
     @property
     def roots(self) -> tuple[Path, ...]:
         """Every distinct root searched, in first-seen order."""
-        return tuple(dict.fromkeys(r for roots, _ in self.scans for r in roots))
+        return tuple(dict.fromkeys(root for root, _ in self.scans))
 
     @property
     def bundles(self) -> tuple[Path, ...]:
@@ -209,6 +211,32 @@ class CheckReport:
         return tuple(
             dict.fromkeys(b.path for report in self.scans.values() for b in report.bundles)
         )
+
+    def unchecked(self) -> dict[str, list[str]]:
+        """dag_id -> why some of its stub tasks were not compared with any bundle.
+
+        A stub routed to an entry that is undefined, cannot be used (see its
+        ``unknown-coordinator`` finding) or is not an executable coordinator
+        (e.g. another language's) has no roots to check; such a DAG is not "ok".
+        """
+        entries = {e.name: e for e in self.coordinators}
+        out: dict[str, list[str]] = {}
+        for stub in self.stub_tasks:
+            if stub.coordinator is None:
+                continue  # an unrouted-stub finding already
+            entry = entries.get(stub.coordinator)
+            if entry is None:
+                why = f"coordinator {stub.coordinator!r} is not defined"
+            elif entry.problem is not None:
+                why = f"coordinator {entry.name!r}: {entry.problem}"
+            elif not entry.executable:
+                why = f"coordinator {entry.name!r} ({entry.classpath}) is not an executable one"
+            else:
+                continue
+            reasons = out.setdefault(stub.dag_id, [])
+            if why not in reasons:
+                reasons.append(why)
+        return out
 
     def failed(self, strict: bool = False) -> bool:
         """True when there is an error (or, with ``strict``, any finding)."""
@@ -261,12 +289,89 @@ def _classpath_problem(classpath: str) -> str | None:
         return None
     if classpath == "afbundle" or classpath.startswith("afbundle."):
         return f"afbundle has no coordinator {classpath!r}"
+    try:
+        _import_classpath(classpath)
+    except (Exception, SystemExit) as exc:  # a worker fails the same way: not our crash
+        return f"classpath {classpath!r} does not import: {_error_words(exc)}"
+    return None
+
+
+def _import_classpath(classpath: str) -> Any:
+    """Import a coordinator class the way a worker does, leaving no ``__pycache__``."""
     from airflow.sdk._shared.module_loading import import_string
 
-    try:
-        import_string(classpath)
-    except ImportError as exc:
-        return f"classpath {classpath!r} does not import: {exc}"
+    with _no_bytecode():
+        return import_string(classpath)
+
+
+def _error_words(exc: BaseException) -> str:
+    """An exception in one line: its type and message (``SystemExit`` says its code)."""
+    if isinstance(exc, SystemExit):
+        return f"it calls sys.exit({exc.code!r})"
+    text = _one_line(str(exc)) if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+#: The kwargs afbundle's ``ExecutableCoordinator`` accepts beyond Airflow's
+#: ``SubprocessCoordinator`` ones, each with a check of its value (``None``: fine,
+#: else why not). Kept here because checking must not import afbundle's coordinator
+#: module; ``tests/test_check.py`` compares it with the class's attrs fields.
+def _positive_int_or_none(value: object) -> str | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return None
+    return f"must be a positive int or None, not {value!r}"
+
+
+def _bool(value: object) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false, not {value!r}"
+
+
+def _path_or_none(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and value.strip()):
+        return None
+    return f"must be a path or null, not {value!r}"
+
+
+def _any(value: object) -> str | None:
+    return None
+
+
+AFBUNDLE_COORDINATOR_KWARGS: Mapping[str, Any] = {
+    "executables_root": _any,  # checked by _roots_of, as the coordinator converts it
+    "threads": _positive_int_or_none,
+    "digest_cache": _bool,
+    "cache_dir": _path_or_none,
+    "verified_exec": _bool,
+    "trusted_signers": _path_or_none,
+}
+
+
+def _kwargs_problem(classpath: str, kwargs: Mapping[str, Any]) -> str | None:
+    """Why a worker could not construct ``classpath`` with ``kwargs`` (``None``: it can).
+
+    Airflow's built-in executable coordinator is constructed for real (a plain
+    attrs class: no side effects); afbundle's is checked against
+    :data:`AFBUNDLE_COORDINATOR_KWARGS` and the attrs fields of Airflow's
+    ``SubprocessCoordinator`` it inherits, without importing afbundle's module.
+    """
+    if classpath in AIRFLOW_EXECUTABLE_COORDINATORS:
+        try:
+            _import_classpath(classpath)(**kwargs)
+        except (Exception, SystemExit) as exc:
+            return f"cannot be constructed: {_error_words(exc)}"
+        return None
+    import attrs
+    from airflow.sdk.coordinators._subprocess import SubprocessCoordinator
+
+    inherited = {f.alias or f.name for f in attrs.fields(SubprocessCoordinator) if f.init}
+    for key, value in kwargs.items():
+        rule = AFBUNDLE_COORDINATOR_KWARGS.get(key)
+        if rule is None and key not in inherited:
+            accepted = ", ".join(sorted({*AFBUNDLE_COORDINATOR_KWARGS, *inherited}))
+            return f"cannot be constructed: unexpected kwarg {key!r} (accepted: {accepted})"
+        why = rule(value) if rule is not None else None
+        if why is not None:
+            return f"cannot be constructed: kwarg {key!r} {why}"
     return None
 
 
@@ -306,6 +411,7 @@ def _routing(
     for queue in override:
         route[queue] = COMMAND_LINE_ENTRY
     entries: dict[str, CoordinatorEntry] = {}
+    loaded: dict[Path, TrustedSigners] = {}  # one load per signer file, shared by its entries
     for name in dict.fromkeys(route.values()):
         routed = tuple(q for q, n in route.items() if n == name)
         if name == COMMAND_LINE_ENTRY:
@@ -335,7 +441,9 @@ def _routing(
         executable = classpath in AFBUNDLE_COORDINATORS | AIRFLOW_EXECUTABLE_COORDINATORS
         problem = _classpath_problem(classpath)
         entry_roots: tuple[Path, ...] = ()
-        signers: Path | TrustedSigners | None = signers_override
+        signers: TrustedSigners | None = signers_override
+        if executable and problem is None:
+            problem = _kwargs_problem(classpath, kwargs)
         if executable and problem is None:
             try:
                 entry_roots = (
@@ -346,8 +454,8 @@ def _routing(
                     and classpath in AFBUNDLE_COORDINATORS
                     and kwargs.get("trusted_signers")
                 ):
-                    signers = Path(kwargs["trusted_signers"]).expanduser()
-            except (TypeError, ValueError) as exc:
+                    signers = _entry_signers(kwargs["trusted_signers"], loaded)
+            except (TypeError, ValueError) as exc:  # BundleSignatureError is a ValueError
                 problem = f"cannot be constructed: {exc}"
             if problem is None and not entry_roots:
                 problem = "cannot be constructed: its kwargs have no executables_root"
@@ -360,6 +468,19 @@ def _routing(
                 for q in routed
             )  # fmt: skip
     return entries, route, findings
+
+
+def _entry_signers(value: object, loaded: dict[Path, TrustedSigners]) -> TrustedSigners:
+    """An entry's ``trusted_signers`` kwarg, loaded (a bad file raises BundleSignatureError,
+    a ValueError: the entry's problem, as a worker could not use it either)."""
+    from afbundle._core import TrustedSigners
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"trusted_signers must be a path, not {value!r}")
+    path = Path(value).expanduser()
+    if path not in loaded:
+        loaded[path] = TrustedSigners(path)
+    return loaded[path]
 
 
 # --------------------------------------------------------------------------- DAGs
@@ -381,20 +502,40 @@ def load_dagbag(dags: PathArg | None = None) -> Any:
 
     Raises:
         FileNotFoundError, PermissionError: the folder or file cannot be read.
+        NotADirectoryError: ``dags`` is neither a folder nor a ``.py`` file.
     """
     from airflow import settings
     from airflow.dag_processing.dagbag import BundleDagBag
 
-    folder = os.fspath(dags) if dags is not None else settings.DAGS_FOLDER
-    if not os.path.exists(folder):
-        raise FileNotFoundError(2, "no such DAG file or folder", folder)
-    if not os.access(folder, os.R_OK | (os.X_OK if os.path.isdir(folder) else 0)):
-        raise PermissionError(13, "cannot read the DAG file or folder", folder)
+    given = os.fspath(dags) if dags is not None else settings.DAGS_FOLDER
+    if not os.path.exists(given):
+        raise FileNotFoundError(2, "no such DAG file or folder", given)
+    is_dir = os.path.isdir(given)
+    if not is_dir and not (os.path.isfile(given) and given.endswith(".py")):
+        raise NotADirectoryError(20, "not a DAG folder or a .py DAG file", given)
+    if not os.access(given, os.R_OK | (os.X_OK if is_dir else 0)):
+        raise PermissionError(13, "cannot read the DAG file or folder", given)
+    # Absolute, as Airflow's DAG processor has it: the DagBag keys files (and
+    # import errors, duplicate dag_ids among them) relative to the bundle path,
+    # which fails silently for a relative folder against an absolute bundle path.
+    folder = os.path.abspath(given)
     # As Airflow's DAG processor parses a bundle: its folder is on sys.path, so
     # a DAG file can import the helper modules beside it.
-    bundle_path = Path(folder if os.path.isdir(folder) else os.path.dirname(folder) or ".")
+    bundle_path = Path(folder if is_dir else os.path.dirname(folder))
     with _no_bytecode():
-        return BundleDagBag(dag_folder=folder, bundle_path=bundle_path.absolute())
+        return BundleDagBag(dag_folder=folder, bundle_path=bundle_path)
+
+
+def _config_errors() -> tuple[type[Exception], ...]:
+    """What Airflow raises for a configuration it cannot read (file syntax or a value)."""
+    import configparser
+
+    errors: list[type[Exception]] = [configparser.Error]
+    for module in ("airflow._shared.configuration.exceptions",
+                   "airflow.sdk._shared.configuration.exceptions"):  # fmt: skip
+        with contextlib.suppress(ImportError):
+            errors.append(__import__(module, fromlist=["_"]).AirflowConfigException)
+    return tuple(errors)
 
 
 def _import_airflow(*, need_dagbag: bool) -> None:
@@ -409,6 +550,8 @@ def _import_airflow(*, need_dagbag: bool) -> None:
 
         if need_dagbag:
             import airflow.dag_processing.dagbag  # noqa: F401
+    except _config_errors() as exc:  # airflow.cfg is read on import
+        raise CheckConfigError(" ".join(str(exc).split())) from exc
     except ImportError as exc:
         raise ImportError(
             f"afbundle check needs Airflow: apache-airflow-core and "
@@ -487,11 +630,13 @@ def check_dags(
     Findings are listed in :data:`CODES`.
 
     Raises:
-        CheckConfigError: the ``[sdk]`` configuration is not usable, or
-            ``queues`` was given without ``roots``.
+        CheckConfigError: the ``[sdk]`` configuration is not usable, Airflow
+            cannot read its configuration (a malformed ``airflow.cfg``, a value
+            it cannot convert), or ``queues`` was given without ``roots``.
         BundleSignatureError: the ``trusted_signers`` file is unusable
             (``problem == "signers_file"``).
         FileNotFoundError, PermissionError: ``dags`` cannot be read.
+        NotADirectoryError: ``dags`` is neither a folder nor a ``.py`` file.
         ImportError: Airflow (core and the standard provider) is not installed.
 
     Example:
@@ -516,7 +661,10 @@ def check_dags(
     entries, route, findings = _routing(queues, root_override, signers)
     if dagbag is None:
         load_started = time.perf_counter()
-        dagbag = load_dagbag(dags)
+        try:
+            dagbag = load_dagbag(dags)
+        except _config_errors() as exc:  # e.g. [core] dag_discovery_safe_mode = maybe
+            raise CheckConfigError(" ".join(str(exc).split())) from exc
         load_seconds = time.perf_counter() - load_started
     else:
         load_seconds = 0.0
@@ -525,21 +673,25 @@ def check_dags(
 
     resolve = get_schema_version_migrator().resolve_version
 
-    # One scan per distinct (roots, trusted signers): the walk and the hashing
-    # are shared by every entry and every DAG that uses them.
-    scans: dict[tuple[tuple[Path, ...], Path | TrustedSigners | None], ScanReport] = {}
+    # One walk per distinct root (and trusted signers), whatever the number of
+    # entries and DAGs; each entry's search path is decided from those walks.
+    scans: dict[tuple[Path, TrustedSigners | None], ScanReport] = {}
     for entry in entries.values():
         if entry.executable and entry.problem is None:
-            key = (entry.roots, entry.trusted_signers)
-            if key not in scans:
-                scans[key] = afbundle.scan(
-                    list(entry.roots),
-                    threads=threads,
-                    cache_dir=cache_dir,
-                    persistent_cache=persistent_cache,
-                    resolve_schema_version=resolve,
-                    trusted_signers=entry.trusted_signers,
-                )
+            for root in entry.roots:
+                if (root, entry.trusted_signers) not in scans:
+                    scans[root, entry.trusted_signers] = afbundle.scan(
+                        [root],
+                        threads=threads,
+                        cache_dir=cache_dir,
+                        persistent_cache=persistent_cache,
+                        resolve_schema_version=resolve,
+                        trusted_signers=entry.trusted_signers,
+                    )
+    searches: dict[tuple[tuple[Path, ...], TrustedSigners | None], ScanReport] = {}
+    refused: dict[
+        tuple[tuple[Path, ...], TrustedSigners | None], list[tuple[Rejection, tuple[str, ...]]]
+    ] = {}
 
     def usable(name: str | None) -> CoordinatorEntry | None:
         entry = entries.get(name) if name is not None else None
@@ -556,11 +708,6 @@ def check_dags(
         {*map(str, dagbag.file_last_changed), *(f.file for f in findings if f.file is not None)}
     )
 
-    refused: dict[
-        tuple[tuple[Path, ...], Path | TrustedSigners | None],
-        list[tuple[Rejection, tuple[str, ...]]],
-    ]
-    refused = {}
     dag_objects = dict(sorted(dagbag.dags.items()))
     stub_tasks: list[StubTask] = []
     for dag_id, dag in dag_objects.items():
@@ -593,19 +740,33 @@ def check_dags(
                 )  # fmt: skip
             elif usable(name) is not None:
                 stubs_by_entry.setdefault(name, []).append(stub)
+        warned: set[tuple[str, str | None, Path | None]] = set()
         for name, stubs in stubs_by_entry.items():
             entry = entries[name]
             key = (entry.roots, entry.trusted_signers)
-            if key not in refused:
-                refused[key] = _refused_dag_ids(scans[key])
-            findings.extend(
-                _check_dag(dag_id, file, entry, stubs, stub_ids, scans[key], refused[key])
-            )
+            if key not in searches:
+                searches[key] = _search(entry.roots, entry.trusted_signers, scans, resolve)
+                refused[key] = _refused_dag_ids(searches[key])
+            for finding in _check_dag(
+                dag_id, file, entry, stubs, stub_ids, searches[key], refused[key]
+            ):
+                # Entries searching the same roots reach the same bundle: a
+                # warning about it is reported once, under the first entry.
+                if finding.severity == "warning":
+                    seen = (finding.code, finding.task_id, finding.bundle)
+                    if seen in warned:
+                        continue
+                    warned.add(seen)
+                findings.append(finding)
 
     # Bundles under a routed root that no loaded DAG matches.
     seen_orphans: set[tuple[Path, str]] = set()
-    for (scan_roots, _), report in scans.items():
-        users = [e.name for e in entries.values() if usable(e.name) and e.roots == scan_roots]
+    for (root, signers), report in scans.items():
+        users = [
+            e.name
+            for e in entries.values()
+            if usable(e.name) and root in e.roots and e.trusted_signers is signers
+        ]
         for bundle in report.bundles:
             for dag_id in bundle.dag_ids:
                 if dag_id in dag_objects or (bundle.path, dag_id) in seen_orphans:
@@ -633,6 +794,48 @@ def check_dags(
             "import_airflow": import_seconds,
             "load_dags": load_seconds,
             "check": check_seconds,
+        },
+    )
+
+
+def _search(
+    roots: tuple[Path, ...],
+    signers: TrustedSigners | None,
+    scans: Mapping[tuple[Path, TrustedSigners | None], ScanReport],
+    resolve: Any,
+) -> ScanReport:
+    """One entry's search path as one report, from the walks of its roots.
+
+    The bundles of each root's walk, in the entry's root order, are decided by
+    the core (:func:`afbundle._core.decide_bundles`: the rule ``find`` uses,
+    a file met twice counting once), so a root shared by several entries is
+    walked and hashed once.
+    """
+    from afbundle import _core
+    from afbundle._report import ScanReport
+
+    distinct = tuple(dict.fromkeys(roots))
+    parts = [scans[root, signers] for root in distinct]
+    found = [b for part in parts for b in part.bundles]
+    kept, decided = _core.decide_bundles(found, resolve=resolve)
+    totals: dict[str, int] = {}
+    for part in parts:
+        for counter, value in part.stats.as_dict().items():
+            totals[counter] = totals.get(counter, 0) + value
+    return ScanReport(
+        roots=roots,
+        bundles=tuple(found[i] for i in kept),
+        rejected=tuple({r.path: r for part in parts for r in part.rejected}.values()),
+        skipped=tuple(s for part in parts for s in part.skipped),
+        missing_roots=tuple(r for r, p in zip(distinct, parts, strict=True) if p.missing_roots),
+        stats=_core.ScanStats(**totals),
+        decisions={
+            dag_id: (
+                None if winner is None else found[winner],
+                resolved,
+                tuple(rejection for _, rejection in lost),
+            )
+            for dag_id, (winner, resolved, lost) in decided.items()
         },
     )
 
@@ -673,11 +876,13 @@ def _check_dag(
     if winner is None:
         schema = [r for r in losers if r.kind == "schema"]
         if schema:
+            served = "; ".join(f"{os.fsdecode(r.path)}: {r.reason}" for r in schema)
+            others = [r for r in losers if r.kind != "schema"]
+            also = f"; also rejected: {'; '.join(map(_lost, others))}" if others else ""
             return [
                 Finding(
                     "unsupported-schema", dag_id, None, queue, name, schema[0].path, file,
-                    f"the installed Airflow cannot serve {os.fsdecode(schema[0].path)}: "
-                    f"{schema[0].reason}",
+                    f"the installed Airflow cannot serve {served}{also}",
                 )
             ]  # fmt: skip
         missing = [r for r in entry.roots if r in report.missing_roots]
@@ -689,6 +894,9 @@ def _check_dag(
             )
         else:
             why = f"no bundle under {where} declares it"
+            skipped = report.stats.not_executable
+            if skipped:  # a bundle deployed without +x is never read, by workers either
+                why += f" ({skipped} file{'' if skipped == 1 else 's'} without +x not read)"
         if missing:
             why += f" (missing roots: {', '.join(map(os.fsdecode, missing))})"
         return [

@@ -23,6 +23,7 @@ __all__ = [
     "build_trailer",
     "check_cache_dir",
     "clear_digest_cache",
+    "decide_bundles",
     "digest_cache_len",
     "dump_manifest",
     "find_bundle",
@@ -238,6 +239,11 @@ def scan_roots(
     resolve: Callable[[str], str] | None = None,
     trusted_signers: _Signers | None = None,
 ) -> RawScan: ...
+def decide_bundles(
+    bundles: Sequence[Bundle],
+    *,
+    resolve: Callable[[str], str] | None = None,
+) -> tuple[list[int], dict[str, tuple[int | None, str | None, list[tuple[int, Rejection]]]]]: ...
 def find_bundle(
     roots: Sequence[str | os.PathLike[str]],
     dag_id: str,

@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(None, f"invalid Airflow configuration: {exc}", ExitCode.ERROR) from exc
     except ImportError as exc:
         raise CliError(None, str(exc), ExitCode.ERROR) from exc
+    if not report.dag_files:  # an empty dags folder may be legitimate, but say so
+        where = args.dags if args.dags is not None else "the configured dags folder"
+        print(f"afbundle: warning: no Python DAG files found in {plain(where)}", file=sys.stderr)
     if args.json:
         print_json(check_json(report, args.strict))
     else:
@@ -144,14 +147,18 @@ def print_check(report: CheckReport, strict: bool, palette: Palette) -> None:
     stubs: dict[str, int] = {}
     for task in report.stub_tasks:
         stubs[task.dag_id] = stubs.get(task.dag_id, 0) + 1
+    unchecked = report.unchecked()
     clean = [d for d in report.dags if d in stubs and (2, d) not in groups]
     for dag_id in clean:
-        count = stubs[dag_id]
-        print(
-            f"{palette.good('ok')}  {shown(dag_id)} ({count} stub task{'' if count == 1 else 's'})"
-        )
+        count = f"{stubs[dag_id]} stub task{'' if stubs[dag_id] == 1 else 's'}"
+        if dag_id in unchecked:  # never compared with a bundle: not "ok"
+            why = plain("; ".join(unchecked[dag_id]))
+            print(f"{palette.warn('not checked')}  {shown(dag_id)} ({count}: {why})")
+        else:
+            print(f"{palette.good('ok')}  {shown(dag_id)} ({count})")
     if clean:
         print()
+
     verdict = report.failed(strict)
     line = report.summary()
     print(palette.bad(line) if verdict else palette.good(line) if not report.findings else line)
