@@ -323,6 +323,7 @@ mod tests {
     use crate::hash::sha256;
     use crate::trailer::Trailer;
     use std::fs;
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
 
     fn bundle(path: &Path, binary: &[u8], dags: &[&str]) {
@@ -398,6 +399,19 @@ mod tests {
         assert_eq!(out.stats.duplicate_files, 1);
     }
 
+    /// Visit `path` as the walk would, with `stat` as the walk's stat of it.
+    fn visit_as_walked(path: &Path, stat: &rustix::fs::Stat, options: &ScanOptions) -> Outcome {
+        let dir_fd = fs::File::open(path.parent().unwrap()).unwrap();
+        let name = std::ffi::CString::new(path.file_name().unwrap().as_bytes()).unwrap();
+        let entry = walk::Entry {
+            dir: std::os::fd::AsFd::as_fd(&dir_fd),
+            name: &name,
+            path,
+            stat,
+        };
+        visit(&entry, options)
+    }
+
     #[test]
     fn a_bundle_renamed_over_between_stat_and_open_is_read_as_it_is_now() {
         let dir = tempfile::tempdir().unwrap();
@@ -407,19 +421,11 @@ mod tests {
         // A deploy replaces the bundle by rename after the walk's stat.
         bundle(&dir.path().join("new"), b"new version!", &["x"]);
         fs::rename(dir.path().join("new"), &path).unwrap();
-        let dir_fd = fs::File::open(dir.path()).unwrap();
-        let name = std::ffi::CString::new("b").unwrap();
-        let entry = walk::Entry {
-            dir: std::os::fd::AsFd::as_fd(&dir_fd),
-            name: &name,
-            path: &path,
-            stat: &stale,
-        };
         let options = ScanOptions {
             dag_id: Some("x".into()),
             ..Default::default()
         };
-        match visit(&entry, &options) {
+        match visit_as_walked(&path, &stale, &options) {
             Outcome::Bundle(bundle, ..) => {
                 assert_eq!(bundle.trailer.binary_sha256, sha256(b"new version!"));
                 assert_ne!(bundle.state.ino, stale.st_ino);
@@ -441,20 +447,12 @@ mod tests {
         // Past the racy-timestamp window, so the mismatch is remembered.
         std::thread::sleep(std::time::Duration::from_millis(50));
         let stale = rustix::fs::stat(&path).unwrap();
-        let dir_fd = fs::File::open(dir.path()).unwrap();
-        let name = std::ffi::CString::new("b").unwrap();
-        let entry = walk::Entry {
-            dir: std::os::fd::AsFd::as_fd(&dir_fd),
-            name: &name,
-            path: &path,
-            stat: &stale,
-        };
         let options = ScanOptions {
             verify: true,
             ..Default::default()
         };
         assert!(matches!(
-            visit(&entry, &options),
+            visit_as_walked(&path, &stale, &options),
             Outcome::Rejected(
                 Error {
                     kind: ErrorKind::DigestMismatch { .. },
@@ -466,7 +464,7 @@ mod tests {
         // A good build is renamed over it; the walk's stat is the old one.
         bundle(&dir.path().join("new"), b"version 1", &["x"]);
         fs::rename(dir.path().join("new"), &path).unwrap();
-        match visit(&entry, &options) {
+        match visit_as_walked(&path, &stale, &options) {
             Outcome::Bundle(bundle, ..) => {
                 assert!(bundle.verified);
                 assert_ne!(bundle.state.ino, stale.st_ino);
