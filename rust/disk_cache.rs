@@ -135,6 +135,12 @@ impl DiskCache {
 
     /// The digest stored for `key`, if a valid entry exists.
     pub fn get(&self, key: &DigestKey) -> Option<[u8; 32]> {
+        self.get_value(key, 32)?.try_into().ok()
+    }
+
+    /// The `len`-byte value stored for `key` (a SHA-256 or SHA-512 digest),
+    /// if a valid entry holds one.
+    pub fn get_value(&self, key: &DigestKey, len: usize) -> Option<Vec<u8>> {
         let key_bytes = encode_key(key);
         let (shard, entry) = Self::entry_name(&key_bytes);
         let shard = self.shard(&shard, false)?;
@@ -146,11 +152,16 @@ impl DiskCache {
         }
         let mut raw = Vec::with_capacity(st.st_size as usize);
         File::from(fd).take(MAX_ENTRY).read_to_end(&mut raw).ok()?;
-        decode_entry(&raw, &key_bytes)
+        decode_entry(&raw, &key_bytes, len)
     }
 
     /// Store `digest` for `key` (best effort: a failure only costs a future hash).
     pub fn put(&self, key: &DigestKey, digest: &[u8; 32]) -> Result<(), String> {
+        self.put_value(key, digest)
+    }
+
+    /// Store `value` (a SHA-256 or SHA-512 digest) for `key` (best effort).
+    pub fn put_value(&self, key: &DigestKey, value: &[u8]) -> Result<(), String> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let key_bytes = encode_key(key);
         let (shard_name, entry) = Self::entry_name(&key_bytes);
@@ -177,7 +188,7 @@ impl DiskCache {
         let fd = rfs::openat(&shard, &*tmp, flags, Mode::from_raw_mode(0o600))
             .map_err(|e| format!("cannot write cache entry: {e}"))?;
         let written = File::from(fd)
-            .write_all(&encode_entry(&key_bytes, digest))
+            .write_all(&encode_entry(&key_bytes, value))
             .map_err(|e| format!("cannot write cache entry: {e}"))
             .and_then(|()| {
                 rfs::renameat(&shard, &*tmp, &shard, &*entry)
@@ -420,8 +431,8 @@ fn encode_key(key: &DigestKey) -> Vec<u8> {
     out
 }
 
-fn encode_entry(key_bytes: &[u8], digest: &[u8; 32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(key_bytes.len() + 84);
+fn encode_entry(key_bytes: &[u8], digest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key_bytes.len() + 52 + digest.len());
     out.extend_from_slice(ENTRY_MAGIC);
     out.extend_from_slice(&(key_bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(key_bytes);
@@ -431,7 +442,7 @@ fn encode_entry(key_bytes: &[u8], digest: &[u8; 32]) -> Vec<u8> {
     out
 }
 
-fn decode_entry(raw: &[u8], key_bytes: &[u8]) -> Option<[u8; 32]> {
+fn decode_entry(raw: &[u8], key_bytes: &[u8], len: usize) -> Option<Vec<u8>> {
     let body_len = raw.len().checked_sub(32)?;
     let (body, check) = raw.split_at(body_len);
     if sha256(body) != check || !body.starts_with(ENTRY_MAGIC) {
@@ -441,10 +452,10 @@ fn decode_entry(raw: &[u8], key_bytes: &[u8]) -> Option<[u8; 32]> {
     let key_len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
     let stored_key = rest.get(4..4 + key_len)?;
     let digest = rest.get(4 + key_len..)?;
-    if stored_key != key_bytes || digest.len() != 32 {
+    if stored_key != key_bytes || digest.len() != len {
         return None;
     }
-    digest.try_into().ok()
+    Some(digest.to_vec())
 }
 
 #[cfg(test)]
@@ -488,6 +499,17 @@ mod tests {
             fs::metadata(dir.path().join("c")).unwrap().mode() & 0o777,
             0o700
         );
+    }
+
+    #[test]
+    fn a_value_is_found_only_at_the_length_it_was_stored_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path()).unwrap();
+        let k = key("/b", 1);
+        cache.put_value(&k, &[7; 64]).unwrap();
+        assert_eq!(cache.get_value(&k, 64), Some(vec![7; 64]));
+        assert_eq!(cache.get_value(&k, 32), None);
+        assert_eq!(cache.get(&k), None);
     }
 
     #[test]

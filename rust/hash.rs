@@ -108,6 +108,24 @@ pub enum WholeFile {
     Sha512,
 }
 
+impl WholeFile {
+    /// Its name, as in the signature's `hash_algorithm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WholeFile::Sha256 => "sha256",
+            WholeFile::Sha512 => "sha512",
+        }
+    }
+
+    /// Length of its digest in bytes.
+    pub fn digest_len(self) -> usize {
+        match self {
+            WholeFile::Sha256 => 32,
+            WholeFile::Sha512 => 64,
+        }
+    }
+}
+
 enum WholeHasher {
     Sha256(Sha256),
     Sha512(Sha512),

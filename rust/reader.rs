@@ -355,9 +355,12 @@ impl OpenFile {
     ///
     /// The cheap checks (sidecar, key, namespace, validity window) come
     /// before any hashing; then the file is read ONCE for both the binary
-    /// region's SHA-256 and the signed whole-file digest. Only the SHA-256
-    /// is cached: the signature itself is checked on every call, against the
-    /// signer file and sidecar as they are now.
+    /// region's SHA-256 and the signed whole-file digest. Both digests are
+    /// remembered under the file's state (the whole-file one only in the
+    /// persistent cache: it serves the next task's process); the signature
+    /// itself is checked on every call, against the signer file and sidecar
+    /// as they are now, so a changed `allowed_signers` or sidecar takes
+    /// effect at once.
     pub fn verify_signed(
         &self,
         path: &Path,
@@ -392,18 +395,25 @@ impl OpenFile {
             Some(digest)
         });
         let whole_file = signed.as_ref().map(|(_, _, alg)| *alg);
+        let whole_key = whole_file.map(|alg| whole_file_key(&key, alg));
         let (actual, whole) = match cached {
             Some(digest) => {
                 cost.cache_hit = true;
-                let whole = match whole_file {
-                    Some(alg) => {
-                        let (_, whole) =
-                            hash::digest_whole(&self.file, self.state.size, alg, None)?;
-                        cost.bytes_hashed += self.state.size;
-                        self.ensure_unchanged()?;
-                        Some(whole)
+                let whole = match (whole_file, &whole_key) {
+                    (Some(alg), Some(whole_key)) => {
+                        match disk.and_then(|d| d.get_value(whole_key, alg.digest_len())) {
+                            Some(whole) => Some(whole),
+                            None => {
+                                let (_, whole) =
+                                    hash::digest_whole(&self.file, self.state.size, alg, None)?;
+                                cost.bytes_hashed += self.state.size;
+                                self.ensure_unchanged()?;
+                                remember_whole(disk, &key, whole_key, &whole);
+                                Some(whole)
+                            }
+                        }
                     }
-                    None => None,
+                    _ => None,
                 };
                 (digest, whole)
             }
@@ -426,6 +436,9 @@ impl OpenFile {
                 // hashed, and only once a later change would show in its
                 // timestamps (the racy-timestamp rule, `cache::may_remember`).
                 self.ensure_unchanged()?;
+                if let (Some(whole_key), Some(whole)) = (&whole_key, &whole) {
+                    remember_whole(disk, &key, whole_key, whole);
+                }
                 if cache::may_remember(&key) {
                     if let Some(disk) = disk {
                         // Best effort: a failed write only costs a future hash.
@@ -700,6 +713,36 @@ pub fn read_parts<'a>(
         verified: verify.hashes(),
         signed_by,
     })
+}
+
+/// The persistent-cache key of a whole file's `alg` digest, in the state
+/// `key` describes: `source_start` is the whole size (a binary-region key
+/// always stops short of it, before the trailer) and `expected` is bound to
+/// the algorithm and to the trailer's digest.
+fn whole_file_key(key: &DigestKey, alg: hash::WholeFile) -> DigestKey {
+    let tag = [
+        b"afbundle whole-file digest\0".as_slice(),
+        alg.name().as_bytes(),
+        b"\0",
+        &key.expected,
+    ]
+    .concat();
+    DigestKey {
+        source_start: key.size,
+        expected: hash::sha256(&tag),
+        ..key.clone()
+    }
+}
+
+/// Remember a whole-file digest just computed for a file in the state `key`
+/// describes, under the racy-timestamp rule (`cache::may_remember`); best
+/// effort, like every cache write.
+fn remember_whole(disk: Option<&DiskCache>, key: &DigestKey, whole_key: &DigestKey, whole: &[u8]) {
+    if let Some(disk) = disk {
+        if cache::may_remember(key) {
+            let _ = disk.put_value(whole_key, whole);
+        }
+    }
 }
 
 /// Read the bundle at `path` (a file the caller named; no exec-bit check).

@@ -19,6 +19,8 @@ import afbundle
 from afbundle import _core
 from afbundle.errors import BundleSignatureError
 
+from _writer import settle
+
 pytestmark = needs_ssh_keygen
 
 
@@ -360,6 +362,59 @@ def test_verification_reads_a_signed_file_once_even_with_a_cold_cache(site) -> N
     size = bundle.stat().st_size
     report = afbundle.scan(bundle.parent, trusted_signers=signers, persistent_cache=False)
     assert report.stats.bytes_hashed == size
+
+
+def _signed_scan(bundle: Path, signers: Path, cache: Path) -> afbundle.ScanReport:
+    """A scan as a fresh worker process makes it: empty in-process cache, warm disk cache."""
+    _core.clear_digest_cache()
+    return afbundle.scan(bundle.parent, trusted_signers=signers, cache_dir=cache)
+
+
+@pytest.mark.parametrize("hashalg", ["sha512", "sha256"])
+def test_the_next_process_reuses_the_whole_file_digest(site, hashalg: str) -> None:
+    tmp, key, bundle, signers = site
+    if hashalg == "sha256":
+        afbundle.sign(bundle, key, hashalg="sha256")
+    settle(bundle)
+    cache = tmp / "cache"
+    first = _signed_scan(bundle, signers, cache)
+    assert first.stats.bytes_hashed == bundle.stat().st_size
+    second = _signed_scan(bundle, signers, cache)
+    assert [b.signed_by for b in second.bundles] == ["release@example.com"]
+    assert second.stats.bytes_hashed == 0
+
+
+def test_a_remembered_digest_never_outlives_the_signer_file_or_the_sidecar(site) -> None:
+    """Only the file's digest is remembered: the signature is checked on every call."""
+    tmp, key, bundle, signers = site
+    settle(bundle)
+    cache = tmp / "cache"
+    assert _signed_scan(bundle, signers, cache).bundles
+    # The sidecar replaced by a valid signature of another file.
+    other = make_bundle(tmp / "elsewhere" / "other", b"two")
+    good_sig = Path(f"{bundle}.sig").read_bytes()
+    shutil.copy(ssh_sign(other, key), f"{bundle}.sig")
+    report = _signed_scan(bundle, signers, cache)
+    assert [r.kind for r in report.rejected] == ["signature"]
+    assert report.stats.bytes_hashed == 0  # the digest came from the cache; the check did not
+    Path(f"{bundle}.sig").write_bytes(good_sig)
+    assert _signed_scan(bundle, signers, cache).bundles
+    # The key revoked in allowed_signers.
+    intruder = keygen(tmp, "intruder")
+    signers.write_text(line("release@example.com", intruder) + "\n")
+    report = _signed_scan(bundle, signers, cache)
+    assert not report.bundles and "which is not in" in report.rejected[0].reason
+
+
+def test_a_rewritten_bundle_is_hashed_again_under_its_new_state(site) -> None:
+    tmp, _, bundle, signers = site
+    settle(bundle)
+    cache = tmp / "cache"
+    assert _signed_scan(bundle, signers, cache).bundles
+    make_bundle(bundle, b"evil")  # consistent trailer, old signature
+    report = _signed_scan(bundle, signers, cache)
+    assert not report.bundles and report.stats.bytes_hashed == bundle.stat().st_size
+    assert "signature" in [r.kind for r in report.rejected]
 
 
 def test_verified_exec_checks_the_signature_on_the_sealed_bytes(site) -> None:
