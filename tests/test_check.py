@@ -214,6 +214,9 @@ def test_a_clean_setup_has_no_findings_and_exits_0(clean_site: Site) -> None:
     assert stubs == {("extract", "native", False), ("grp.load", "native", False),
                      ("fan_out", "native", True)}  # fmt: skip
     assert document["checked"]["coordinators"][0]["name"] == "native"
+    statuses = {(d["status"], d["stub_tasks"], tuple(d["not_checked"]))
+                for d in document["checked"]["dags"]}  # fmt: skip
+    assert statuses == {("ok", 3, ())}
     assert not clean_site.marker.exists(), "a bundle was executed"
 
 
@@ -331,6 +334,10 @@ def test_every_finding_code_is_triggered_by_its_minimal_case(mistakes: Any) -> N
     assert sorted(codes(document), key=str) == sorted(EXPECTED, key=str)
     assert {f["code"] for f in document["findings"]} == set(CODES)
     assert not any(f["dag_id"] == "good_dag" for f in document["findings"])
+    status = {d["dag_id"]: d["status"] for d in document["checked"]["dags"]}
+    named = {f["dag_id"] for f in document["findings"]}
+    assert status["good_dag"] == "ok"
+    assert all(status[d] == "findings" for d in named if d in status)
 
 
 def test_findings_name_what_they_are_about(mistakes: Any) -> None:
@@ -670,6 +677,10 @@ def test_a_dag_whose_stubs_were_not_checked_is_not_shown_as_ok(tmp_path: Path) -
     assert "not checked  ghost_dag (1 stub task: coordinator 'nowhere' is not defined)" in run.out
     assert "not checked  java_dag (1 stub task: coordinator 'java'" in run.out
     assert "is not an executable one" in run.out
+    dags = {d["dag_id"]: d for d in site.check("--json").json()["checked"]["dags"]}
+    assert dags["ghost_dag"]["status"] == dags["java_dag"]["status"] == "not-checked"
+    assert dags["ghost_dag"]["not_checked"] == ["coordinator 'nowhere' is not defined"]
+    assert "is not an executable one" in dags["java_dag"]["not_checked"][0]
 
 
 @pytest.mark.parametrize(

@@ -212,6 +212,21 @@ class CheckReport:
             dict.fromkeys(b.path for report in self.scans.values() for b in report.bundles)
         )
 
+    def dag_status(self, dag_id: str) -> str:
+        """What the check says of one loaded DAG, as the table shows it.
+
+        ``"findings"`` (some finding names it), ``"not-checked"`` (some stub
+        was never compared with a bundle: :meth:`unchecked` says why), ``"ok"``
+        (every stub task has a bundle that lists it) or ``"no-stubs"``.
+        """
+        if any(f.dag_id == dag_id for f in self.findings):
+            return "findings"
+        if dag_id in self.unchecked():
+            return "not-checked"
+        if any(t.dag_id == dag_id for t in self.stub_tasks):
+            return "ok"
+        return "no-stubs"
+
     def unchecked(self) -> dict[str, list[str]]:
         """dag_id -> why some of its stub tasks were not compared with any bundle.
 
