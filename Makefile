@@ -38,7 +38,7 @@ test: export AFBUNDLE_AIRFLOW_VENV = $(abspath $(AIRFLOW_VENV))
 readme: develop
 	$(PY) scripts/readme_example.py --check
 
-test-rust:
+test-rust: test-tools
 	cargo test --quiet --no-default-features
 
 # tests/test_signing.py signs with OpenSSH's own ssh-keygen (Debian: openssh-client);

@@ -396,13 +396,17 @@ impl OpenFile {
         });
         let whole_file = signed.as_ref().map(|(_, _, alg)| *alg);
         let whole_key = whole_file.map(|alg| whole_file_key(&key, alg));
+        let mut whole_remembered = false;
         let (actual, whole) = match cached {
             Some(digest) => {
                 cost.cache_hit = true;
                 let whole = match (whole_file, &whole_key) {
                     (Some(alg), Some(whole_key)) => {
                         match disk.and_then(|d| d.get_value(whole_key, alg.digest_len())) {
-                            Some(whole) => Some(whole),
+                            Some(whole) => {
+                                whole_remembered = true;
+                                Some(whole)
+                            }
                             None => {
                                 let (_, whole) =
                                     hash::digest_whole(&self.file, self.state.size, alg, None)?;
@@ -449,10 +453,11 @@ impl OpenFile {
                 (digest, whole)
             }
         };
+        // A remembered digest that condemns the file is only this file's if
+        // the file is still in the state it was looked up under (the caller's
+        // stat may be older than the descriptor's); otherwise the caller
+        // re-reads it as it is now.
         if actual != trailer.binary_sha256 {
-            // A remembered mismatch is only this file's if the file is still
-            // in the state it was looked up under (the caller's stat may be
-            // older than the descriptor's); otherwise the caller re-reads it.
             if cost.cache_hit {
                 self.ensure_unchanged()?;
             }
@@ -463,7 +468,12 @@ impl OpenFile {
         }
         match (signed, whole) {
             (Some((sig, principals, _)), Some(whole)) => {
-                signature::verify_digest(&sig, &whole)?;
+                if let Err(refused) = signature::verify_digest(&sig, &whole) {
+                    if whole_remembered {
+                        self.ensure_unchanged()?;
+                    }
+                    return Err(refused);
+                }
                 Ok(Some(principals))
             }
             _ => Ok(None),

@@ -474,6 +474,67 @@ mod tests {
         }
     }
 
+    /// Sign `path` with `key` as `ssh-keygen -Y sign -n afbundle` does (OpenSSH's own).
+    fn ssh_sign(path: &Path, key: &Path) {
+        let status = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-Y", "sign", "-n", "afbundle", "-f"])
+            .arg(key)
+            .arg(path)
+            .status()
+            .expect("ssh-keygen (make test-tools installs it)");
+        assert!(status.success());
+    }
+
+    #[test]
+    fn a_remembered_whole_file_digest_of_an_older_state_does_not_refuse_a_new_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen (make test-tools installs it)");
+        assert!(made.success());
+        let public = fs::read_to_string(dir.path().join("key.pub")).unwrap();
+        let signers_file = dir.path().join("allowed_signers");
+        fs::write(&signers_file, format!("ci {public}")).unwrap();
+        let options = ScanOptions {
+            verify: true,
+            disk_cache: Some(DiskCache::open(&dir.path().join("cache")).unwrap()),
+            trusted_signers: Some(Arc::new(TrustedSigners::load(&signers_file).unwrap())),
+            ..Default::default()
+        };
+        let path = dir.path().join("bundles/b");
+        bundle(&path, b"same binary", &["x"]);
+        ssh_sign(&path, &key);
+        std::thread::sleep(std::time::Duration::from_millis(50)); // racy-timestamp window
+        let stale = rustix::fs::stat(&path).unwrap();
+        assert!(matches!(
+            visit_as_walked(&path, &stale, &options),
+            Outcome::Bundle(..)
+        ));
+        // A new build (same binary and size, another manifest) and its
+        // signature are renamed in; the walk's stat is the old one, whose
+        // digests are remembered.
+        let new = dir.path().join("bundles/new");
+        bundle(&new, b"same binary", &["z"]);
+        ssh_sign(&new, &key);
+        fs::rename(
+            dir.path().join("bundles/new.sig"),
+            dir.path().join("bundles/b.sig"),
+        )
+        .unwrap();
+        fs::rename(&new, &path).unwrap();
+        match visit_as_walked(&path, &stale, &options) {
+            Outcome::Bundle(bundle, ..) => {
+                assert_eq!(bundle.signed_by.as_deref(), Some("ci"));
+                assert!(bundle.manifest.declares("z"));
+            }
+            Outcome::Rejected(err, ..) => panic!("rejected: {err}"),
+            _ => panic!("expected the new bundle"),
+        }
+    }
+
     #[test]
     fn a_file_that_vanishes_between_walk_and_open_is_skipped_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
