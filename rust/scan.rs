@@ -156,7 +156,7 @@ pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, Pool
 }
 
 fn scan_in_pool(roots: &[PathBuf], storages: &[Storage], options: &ScanOptions) -> ScanOutput {
-    let walk = walk::walk_on(roots, storages, |entry| visit(&entry, options));
+    let walk = walk::walk(roots, storages, |entry| visit(&entry, options));
     let outcomes = walk.candidates.into_iter().map(|c| c.found);
 
     let mut out = ScanOutput {

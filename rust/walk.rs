@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::filesystem::{storage, Storage};
+use crate::filesystem::Storage;
 use rustix::fs::{
     self as rfs, Access, AtFlags, Dir, FileType, Mode, OFlags, Stat, Statx, StatxFlags, CWD,
 };
@@ -133,18 +133,8 @@ enum Kind<T> {
 ///
 /// Must run inside the rayon pool that should do the work; `visit` runs on
 /// its threads.
-pub fn walk<T, F>(roots: &[PathBuf], visit: F) -> Walk<T>
-where
-    T: Send,
-    F: Fn(Entry<'_>) -> T + Sync,
-{
-    let storages: Vec<_> = roots.iter().map(|r| storage(r)).collect();
-    walk_on(roots, &storages, visit)
-}
-
-/// [`walk`] when what each root lives on (`storages[i]` for `roots[i]`) is
-/// already known.
-pub fn walk_on<T, F>(roots: &[PathBuf], storages: &[Storage], visit: F) -> Walk<T>
+/// `storages[i]` is what `roots[i]` lives on ([`crate::filesystem::storage`]).
+pub fn walk<T, F>(roots: &[PathBuf], storages: &[Storage], visit: F) -> Walk<T>
 where
     T: Send,
     F: Fn(Entry<'_>) -> T + Sync,
@@ -540,7 +530,11 @@ mod tests {
     }
 
     fn walk_paths(roots: &[PathBuf]) -> Walk<PathBuf> {
-        walk(roots, |entry| entry.path.to_path_buf())
+        let storages: Vec<_> = roots
+            .iter()
+            .map(|r| crate::filesystem::storage(r))
+            .collect();
+        walk(roots, &storages, |entry| entry.path.to_path_buf())
     }
 
     fn rels(walk: &Walk<PathBuf>) -> Vec<String> {

@@ -212,20 +212,26 @@ class CheckReport:
             dict.fromkeys(b.path for report in self.scans.values() for b in report.bundles)
         )
 
-    def dag_status(self, dag_id: str) -> str:
-        """What the check says of one loaded DAG, as the table shows it.
+    def dag_statuses(self) -> dict[str, str]:
+        """dag_id -> what the check says of each loaded DAG, as the table shows it.
 
         ``"findings"`` (some finding names it), ``"not-checked"`` (some stub
         was never compared with a bundle: :meth:`unchecked` says why), ``"ok"``
         (every stub task has a bundle that lists it) or ``"no-stubs"``.
         """
-        if any(f.dag_id == dag_id for f in self.findings):
-            return "findings"
-        if dag_id in self.unchecked():
-            return "not-checked"
-        if any(t.dag_id == dag_id for t in self.stub_tasks):
-            return "ok"
-        return "no-stubs"
+        named = {f.dag_id for f in self.findings}
+        unchecked = self.unchecked()
+        with_stubs = {t.dag_id for t in self.stub_tasks}
+        return {
+            dag_id: "findings"
+            if dag_id in named
+            else "not-checked"
+            if dag_id in unchecked
+            else "ok"
+            if dag_id in with_stubs
+            else "no-stubs"
+            for dag_id in self.dags
+        }
 
     def unchecked(self) -> dict[str, list[str]]:
         """dag_id -> why some of its stub tasks were not compared with any bundle.

@@ -76,21 +76,19 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.INVALID if report.failed(args.strict) else ExitCode.OK
 
 
-def _dag_json(
-    report: CheckReport, dag_id: str, file: str, unchecked: dict[str, list[str]]
-) -> dict[str, Any]:
-    return {
-        "dag_id": dag_id,
-        "file": file,
-        "status": report.dag_status(dag_id),
-        "stub_tasks": sum(1 for t in report.stub_tasks if t.dag_id == dag_id),
-        "not_checked": unchecked.get(dag_id, []),
-    }
+def _stub_counts(report: CheckReport) -> dict[str, int]:
+    """dag_id -> number of its stub tasks."""
+    counts: dict[str, int] = {}
+    for task in report.stub_tasks:
+        counts[task.dag_id] = counts.get(task.dag_id, 0) + 1
+    return counts
 
 
 def check_json(report: CheckReport, strict: bool) -> dict[str, Any]:
     """The ``--json`` document (schema: ``schema/check-output.schema.json``)."""
+    statuses = report.dag_statuses()
     unchecked = report.unchecked()
+    stubs = _stub_counts(report)
     return {
         "command": "check",
         "strict": strict,
@@ -100,7 +98,16 @@ def check_json(report: CheckReport, strict: bool) -> dict[str, Any]:
         "findings": [f.as_dict() for f in report.findings],
         "checked": {
             "dag_files": list(report.dag_files),
-            "dags": [_dag_json(report, d, f, unchecked) for d, f in report.dags.items()],
+            "dags": [
+                {
+                    "dag_id": dag_id,
+                    "file": file,
+                    "status": statuses[dag_id],
+                    "stub_tasks": stubs.get(dag_id, 0),
+                    "not_checked": unchecked.get(dag_id, []),
+                }
+                for dag_id, file in report.dags.items()
+            ],
             "stub_tasks": [t.as_dict() for t in report.stub_tasks],
             "coordinators": [c.as_dict() for c in report.coordinators],
             "roots": [os.fsdecode(r) for r in report.roots],
@@ -157,14 +164,13 @@ def print_check(report: CheckReport, strict: bool, palette: Palette) -> None:
         for line in render_table(headers, rows, palette):
             print(line)
         print()
-    stubs: dict[str, int] = {}
-    for task in report.stub_tasks:
-        stubs[task.dag_id] = stubs.get(task.dag_id, 0) + 1
+    stubs = _stub_counts(report)
     unchecked = report.unchecked()
-    clean = [d for d in report.dags if report.dag_status(d) in ("ok", "not-checked")]
+    statuses = report.dag_statuses()
+    clean = [d for d, status in statuses.items() if status in ("ok", "not-checked")]
     for dag_id in clean:
         count = f"{stubs[dag_id]} stub task{'' if stubs[dag_id] == 1 else 's'}"
-        if report.dag_status(dag_id) == "not-checked":  # never compared with a bundle
+        if statuses[dag_id] == "not-checked":  # never compared with a bundle
             why = plain("; ".join(unchecked[dag_id]))
             print(f"{palette.warn('not checked')}  {shown(dag_id)} ({count}: {why})")
         else:
