@@ -290,3 +290,20 @@ def test_memfd_noexec_2_is_named_as_the_reason_verified_exec_cannot_run(tmp_path
     run = in_new_namespaces(*noexec, launcher(path), tmp_path)
     assert (run.returncode, run.stdout) == (126, "")
     assert "vm.memfd_noexec sysctl is 2" in run.stderr
+
+
+def test_without_signers_a_script_runs_source_bytes_no_digest_covers(tmp_path: Path) -> None:
+    """The documented limit (RELIABILITY.md, threat model): ``binary_sha256`` covers
+    the binary region only, and a #! interpreter reads on past it. Signing covers
+    the rest (tests/test_signing.py)."""
+    path = write_bundle(
+        tmp_path / "root" / "b",
+        binary=b"#!/bin/sh\n",
+        source=b"echo source\nexit 0\n",
+        dag_ids=["d"],
+    )
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"echo source", b"echo INJECT"))
+    assert afbundle.read_bundle(path).verified
+    run = subprocess.run(find_exec(path.parent), capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (0, "INJECT\n")
