@@ -85,6 +85,9 @@ impl PyBundle {
         self.inner.verified
     }
     /// Principals of the trusted signer whose signature was verified, else `None`.
+    /// Verified over the file's whole-file digest, which may have been remembered
+    /// under the file's state (see `afbundle.find`); `afbundle.seal` re-checks it
+    /// over the bytes it runs.
     #[getter]
     fn signed_by(&self) -> Option<String> {
         self.inner.signed_by.clone()

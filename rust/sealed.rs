@@ -5,8 +5,14 @@
 //! were never checked. Here the bundle is copied into a `memfd`, the memfd is
 //! sealed (no write, shrink or grow, and no further seal changes), and the
 //! trailer, hash and manifest are checked on *those* bytes. Executing the
-//! memfd (by `/proc/<pid>/fd/<n>` or `fexecve`) then runs exactly what was
-//! verified, whatever happens to the file on disk.
+//! memfd (by `fexecve`, or `/proc/<pid>/fd/<n>`) then runs exactly the bytes
+//! that were checked, whatever happens to the file on disk.
+//!
+//! What the check covers: the trailer's `binary_sha256` covers the binary
+//! region only (as the spec defines it). A `#!` script's interpreter reads on
+//! past it into the source and manifest regions, which nothing but a
+//! signature covers: with signers ([`seal_signed`]) every byte of the sealed
+//! copy is checked against the signature, so nothing unsigned can run.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -60,7 +66,15 @@ pub fn seal_signed(path: &Path, signers: Option<&TrustedSigners>) -> Result<(Own
         other => other,
     }
     .map_err(|e| {
-        ErrorKind::io("create a sealed memory file (memfd_create)", e.into()).at(&resolved)
+        let op = if e == Errno::ACCESS {
+            // Linux 6.3+ refuses MFD_EXEC with EACCES in a pid namespace whose
+            // vm.memfd_noexec is 2; without the flag the memfd could never run.
+            "create an executable memory file (memfd_create with MFD_EXEC is forbidden \
+             while the vm.memfd_noexec sysctl is 2; verified exec needs 0 or 1)"
+        } else {
+            "create a sealed memory file (memfd_create)"
+        };
+        ErrorKind::io(op, e.into()).at(&resolved)
     })?;
     let mut copy = File::from(memfd);
 

@@ -7,10 +7,12 @@ its own packer. Every field can be set wrong on purpose.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import stat
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +293,48 @@ def tamper_keeping_mtime(path: Path, offset: int = 0) -> None:
         before.st_mtime_ns,
     )
     assert after.st_ctime_ns != before.st_ctime_ns
+
+
+def rewrite_unseen_by_stat(
+    path: Path, offset: int, data: bytes, between: Callable[[], object], attempts: int = 5
+) -> None:
+    """Overwrite ``path`` at ``offset`` with ``data`` so that ``stat`` shows no change.
+
+    A write through a shared mapping stamps mtime and ctime when it makes a
+    clean page dirty, not when it writes into a page that is already dirty. So
+    the page is dirtied first (its own bytes written back: timestamps move,
+    content does not), left to age past the racy-timestamp tick (``settle``),
+    ``between()`` runs (e.g. a check that remembers the digest under the file's
+    state), and only then are the bytes changed: same device, inode, size,
+    mtime and ctime, new content, for as long as the page stays in memory
+    (writeback keeps it; ``sync`` does not stamp it). Writeback between the two
+    writes would stamp the second one: then the bytes are put back and the
+    whole sequence runs again (at most ``attempts`` times).
+    """
+    page = mmap.PAGESIZE
+    assert offset // page == (offset + len(data) - 1) // page, "data must fit in one page"
+    original = path.read_bytes()[offset : offset + len(data)]
+    end = offset + len(data)
+
+    def state() -> tuple[int, ...]:
+        st = os.stat(path)
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    for _ in range(attempts):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            with mmap.mmap(fd, 0) as mapping:
+                mapping[offset:end] = original
+                settle(path)
+                between()
+                before = state()
+                mapping[offset:end] = data
+                if state() == before:
+                    return
+                mapping[offset:end] = original
+        finally:
+            os.close(fd)  # a file open for writing cannot be executed (ETXTBSY)
+    raise AssertionError(f"{path}: could not change it without changing its stat")
 
 
 def settle(*paths: Path, margin_ns: int = 100_000_000) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -211,3 +212,98 @@ def test_find_exec_refuses_a_corrupt_bundle_without_running_anything(tmp_path: P
     assert run.returncode == 1
     assert "ran" not in run.stdout
     assert "binary_sha256 mismatch" in run.stderr
+
+
+def in_new_namespaces(
+    flags: list[str], setup: str, command: list[str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in new namespaces (``unshare FLAGS``) after the shell ``setup``
+    (as root: it mounts or sets a namespaced sysctl, never touching the host's)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) to change /proc or a sysctl in a private namespace")
+    probe = subprocess.run(["unshare", *flags, "sh", "-c", setup], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot run {setup!r} in new namespaces here: {probe.stderr.strip()}")
+    return subprocess.run(
+        ["unshare", *flags, "sh", "-c", f'{setup} && exec "$@"', "sh", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
+WITHOUT_PROC = (["-m"], "mount -t tmpfs none /proc")  # a private mount namespace
+
+
+def find_exec(root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "afbundle", "find", "d", str(root), "--exec", *args]
+
+
+def launcher(path: Path, *args: str) -> list[str]:
+    digest = afbundle.read_bundle(path).binary_sha256.hex()
+    return [sys.executable, "-I", "-m", "afbundle._launch", str(path), digest, "d", *args]
+
+
+def test_a_compiled_bundle_runs_sealed_without_proc(tmp_path: Path) -> None:
+    """execveat(fd, "", AT_EMPTY_PATH) needs no /proc (issue #20 item 7)."""
+    path = write_bundle(
+        tmp_path / "root" / "echo", binary=Path("/bin/echo").read_bytes(), dag_ids=["d"]
+    )
+    for command in (find_exec(path.parent, "sealed", "echo"), launcher(path, "sealed", "echo")):
+        run = in_new_namespaces(*WITHOUT_PROC, command, tmp_path)
+        assert (run.returncode, run.stdout, run.stderr) == (0, "sealed echo\n", "")
+
+
+def test_a_script_bundle_without_proc_is_refused_naming_the_cause_and_the_bundle(
+    tmp_path: Path,
+) -> None:
+    path = script_bundle(tmp_path / "root" / "b", "ran")
+    run = in_new_namespaces(*WITHOUT_PROC, find_exec(path.parent), tmp_path)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.startswith(f"afbundle: error: {path}: cannot execute the sealed copy: ")
+    assert "/proc is not mounted, and a #! script bundle needs it" in run.stderr
+    run = in_new_namespaces(*WITHOUT_PROC, launcher(path), tmp_path)
+    assert (run.returncode, run.stdout) == (126, "")
+    assert run.stderr.startswith(f"afbundle: cannot run {path}: cannot execute the sealed copy: ")
+    assert "/proc is not mounted" in run.stderr
+
+
+def test_a_missing_interpreter_is_named_and_nothing_runs(tmp_path: Path) -> None:
+    path = write_bundle(tmp_path / "root" / "b", binary=b"#!/no/such/shell\n", dag_ids=["d"])
+    run = subprocess.run(find_exec(path.parent), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr == (
+        f"afbundle: error: {path}: cannot execute the sealed copy: No such file or directory"
+        " (the interpreter its #! line or ELF header names is missing)\n"
+    )
+
+
+def test_memfd_noexec_2_is_named_as_the_reason_verified_exec_cannot_run(tmp_path: Path) -> None:
+    """vm.memfd_noexec is per pid namespace (Linux 6.3+): set to 2 in a new one only."""
+    path = script_bundle(tmp_path / "root" / "b", "ran")
+    noexec = (["-p", "-f", "--mount-proc"], "echo 2 > /proc/sys/vm/memfd_noexec")
+    run = in_new_namespaces(*noexec, find_exec(path.parent), tmp_path)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.startswith(f"afbundle: error: {path}: cannot create an executable memory")
+    assert "forbidden while the vm.memfd_noexec sysctl is 2" in run.stderr
+    run = in_new_namespaces(*noexec, launcher(path), tmp_path)
+    assert (run.returncode, run.stdout) == (126, "")
+    assert "vm.memfd_noexec sysctl is 2" in run.stderr
+
+
+def test_without_signers_a_script_runs_source_bytes_no_digest_covers(tmp_path: Path) -> None:
+    """The documented limit (RELIABILITY.md, threat model): ``binary_sha256`` covers
+    the binary region only, and a #! interpreter reads on past it. Signing covers
+    the rest (tests/test_signing.py)."""
+    path = write_bundle(
+        tmp_path / "root" / "b",
+        binary=b"#!/bin/sh\n",
+        source=b"echo source\nexit 0\n",
+        dag_ids=["d"],
+    )
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"echo source", b"echo INJECT"))
+    assert afbundle.read_bundle(path).verified
+    run = subprocess.run(find_exec(path.parent), capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (0, "INJECT\n")

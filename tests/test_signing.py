@@ -10,6 +10,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ import afbundle
 from afbundle import _core
 from afbundle.errors import BundleSignatureError
 
-from _writer import settle
+from _writer import rewrite_unseen_by_stat, settle
 
 pytestmark = needs_ssh_keygen
 
@@ -463,3 +464,62 @@ def test_the_coordinator_runs_only_signed_bundles_and_the_launcher_rechecks(site
     ran = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 126
     assert "signed-and-sealed" not in ran.stdout
+
+
+#: A #! script bundle whose interpreter reads on past the binary region into
+#: the source region: one 13-byte word in each, for the attacker to overwrite.
+SCRIPT = b"#!/bin/sh\necho signed-binary\n"
+SCRIPT_SOURCE = b"echo signed-source; exit 0\n"
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize("word", [b"signed-binary", b"signed-source"])
+def test_a_signed_bundle_changed_where_stat_cannot_see_never_runs(site, word: bytes) -> None:
+    """Someone who may write the bundle but holds no key changes it through an
+    already dirty page of a shared mapping: size, mtime and ctime stay the same,
+    so the persistent cache still vouches for the remembered whole-file digest.
+    The lookup still says "signed" (a stat-keyed cache cannot see this write:
+    documented), but the coordinator never launches it, whether the change is in
+    the binary region or in the source region that a #! interpreter reads on
+    into and that ``binary_sha256`` does not cover (issue #20, items 1 and 8)."""
+    pytest.importorskip("airflow.sdk", reason="needs apache-airflow-task-sdk")
+    from afbundle.coordinator import ExecutableCoordinator
+
+    from _airflow import make_ti
+
+    tmp, key, bundle, signers = site
+    program = tmp / "program"
+    program.write_bytes(SCRIPT)
+    program.chmod(0o755)
+    afbundle.pack(program, bundle, manifest=MANIFEST, source=SCRIPT_SOURCE)
+    ssh_sign(bundle, key)
+    coordinator = ExecutableCoordinator(executables_root=bundle.parent, trusted_signers=signers)
+    ti = make_ti("etl")
+    command, _ = coordinator._build_execute_task_command(what=ti)
+    ran = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stdout) == (0, "signed-binary\nsigned-source\n"), ran.stderr
+
+    rewrite_unseen_by_stat(
+        bundle,
+        bundle.read_bytes().index(word),
+        b"INJECTED-LINE",
+        lambda: coordinator._build_execute_task_command(what=ti),  # remembers the digests
+    )
+    _core.clear_digest_cache()  # the next task's process: only the persistent cache remembers
+    assert afbundle.find(bundle.parent, "etl", trusted_signers=signers).signed_by == (
+        "release@example.com"
+    )
+    assert subprocess.run([bundle], capture_output=True, text=True).stdout.count("INJECTED") == 1
+
+    command, _ = coordinator._build_execute_task_command(what=ti)
+    ran = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert "INJECTED" not in ran.stdout
+    assert ran.returncode == 126
+    assert "does not match the file's" in ran.stderr
+    # `find --exec` seals and checks the signature over the sealed bytes too.
+    cli = [sys.executable, "-m", "afbundle", "find", "etl", str(bundle.parent)]
+    ran = subprocess.run(
+        [*cli, "--signers", str(signers), "--exec"], capture_output=True, text=True, timeout=60
+    )
+    assert "INJECTED" not in ran.stdout
+    assert ran.returncode == 1 and "does not match the file's" in ran.stderr

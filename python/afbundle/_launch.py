@@ -1,6 +1,6 @@
 """Launcher for verified exec: seal, check and run a bundle in this very process.
 
-The coordinator (``verified_exec=True``) starts::
+The coordinator (``verified_exec=True``, or ``trusted_signers`` set) starts::
 
     python -I -m afbundle._launch [--signers ALLOWED_SIGNERS] PATH BINARY_SHA256 DAG_ID [ARGS...]
 
@@ -9,10 +9,10 @@ copies ``PATH`` into a sealed memfd, verifies the sealed bytes (hashed as they
 are copied, no digest cache), checks that they are the bundle the supervisor
 verified (same ``binary_sha256``, still declaring ``DAG_ID``; with
 ``--signers``, validly signed over the sealed bytes), and replaces
-itself with that copy through ``/proc/self/fd`` -- its own descriptor, so it
-works under a non-dumpable supervisor and without ``CAP_SYS_PTRACE``. The pid
-stays the same, so Airflow's check that the task's connections come from the
-process it started still holds.
+itself with that copy (:meth:`afbundle.SealedBundle.exec`) -- its own
+descriptor, so it works under a non-dumpable supervisor and without
+``CAP_SYS_PTRACE``. The pid stays the same, so Airflow's check that the task's
+connections come from the process it started still holds.
 
 On any failure it prints one line, ``afbundle: ...``, on stderr (Airflow
 forwards it to the task log) and exits with status 126, as a shell does for a
@@ -55,7 +55,8 @@ def main(argv: list[str]) -> int:
     except BundleError as exc:
         print(f"afbundle: refusing to run {exc}", file=sys.stderr)
     except OSError as exc:
-        print(f"afbundle: cannot run {path}: {exc}", file=sys.stderr)
+        where = path if exc.filename is None else exc.filename
+        print(f"afbundle: cannot run {where}: {exc.strerror or exc}", file=sys.stderr)
     return CANNOT_EXECUTE
 
 

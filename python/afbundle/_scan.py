@@ -248,6 +248,23 @@ def find(
     ``BUNDLE.sig`` by one of them; one that does not loses (kind
     ``signature``) and the search goes on.
 
+    What the result promises a caller who then runs ``bundle.path`` itself:
+    the file was a complete bundle (with ``trusted_signers``: signed over
+    every byte) when it was hashed, or when its digest was remembered under
+    the same device, inode, size, mtime and ctime -- so ``verified`` and
+    ``signed_by`` may rest on a remembered digest. Not that the kernel will
+    load those bytes: the file can be replaced between this call and the
+    exec, and a write through an already dirty page of a shared mapping
+    changes bytes without changing that state, so a remembered digest can
+    outlive them. For a ``#!`` script, ``binary_sha256`` covers only the
+    binary region, not the rest of the file its interpreter reads. To run
+    exactly the bytes that were verified (and signed), seal them:
+    ``afbundle.seal(bundle.path, expect_sha256=bundle.binary_sha256,
+    dag_id=dag_id, trusted_signers=...).exec(args)``, which hashes and checks
+    the signature over the sealed copy and never uses a cache. The
+    coordinator does that whenever ``verified_exec`` or ``trusted_signers``
+    is set, and so does ``afbundle find --exec``.
+
     Raises:
         BundleNotFoundError: no usable bundle declares ``dag_id``; its message
             names the rejected candidates and what was searched.

@@ -8,17 +8,26 @@ after the check: the gap a path-based launch leaves open. Linux only; where
 memfds are unavailable :func:`seal` raises :class:`OSError` rather than fall
 back to the path.
 
-A memfd is reached by path only through ``/proc``. ``/proc/<pid>/fd/<n>`` of
-*another* process is refused when that process is non-dumpable (Airflow's
-task supervisor makes itself so) unless the caller has ``CAP_SYS_PTRACE``;
-``/proc/self/fd/<n>`` of a descriptor the process holds itself is always
-allowed. So the sealed copy is executed by the process that holds it: either
-this one (:meth:`SealedBundle.exec`), or a child that inherits the descriptor
-under the same number (``pass_fds=sealed.pass_fds``).
+What "verified" covers: the trailer's ``binary_sha256`` covers the binary
+region only, as the spec defines it. A ``#!`` script bundle's interpreter
+reads on past that region into the source and manifest regions, which no
+digest covers: rewriting them keeps the bundle "verified" and changes what
+the script does. With ``trusted_signers`` every byte of the sealed copy is
+checked against the signature, so nothing unsigned runs.
+
+The process that holds the memfd executes it. :meth:`SealedBundle.exec` runs
+a compiled bundle from the descriptor itself (``fexecve``, which needs no
+``/proc``); a ``#!`` script is run as ``/proc/self/fd/<n>``, which its
+interpreter re-opens, so scripts need ``/proc``. A child started with
+``pass_fds=sealed.pass_fds`` runs :attr:`SealedBundle.exec_path`.
+``/proc/<pid>/fd/<n>`` of *another* process is refused when that process is
+non-dumpable (Airflow's task supervisor makes itself so) unless the caller has
+``CAP_SYS_PTRACE``, which is why the memfd is never handed over by path.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 
 from afbundle import _core
@@ -40,8 +49,8 @@ class SealedBundle:
         fd: the memfd (close-on-exec until handed to a child or exec'd).
         bundle: the :class:`~afbundle.Bundle` as read from the sealed bytes
             (``path`` is still the file it was copied from).
-        exec_path: ``/proc/self/fd/<fd>``: runs the sealed bytes in this
-            process and in a child started with ``pass_fds=self.pass_fds``.
+        exec_path: ``/proc/self/fd/<fd>``: runs the sealed bytes in a child
+            started with ``pass_fds=self.pass_fds`` (needs ``/proc``).
     """
 
     __slots__ = ("bundle", "exec_path", "fd")
@@ -61,13 +70,49 @@ class SealedBundle:
     def exec(self, args: Sequence[str] = ()) -> NoReturn:
         """Replace this process with the sealed copy, run with ``args``.
 
-        ``argv[0]`` is the bundle's path, so ``ps`` shows what runs. The memfd
-        stays open in the new program (a ``#!`` interpreter re-opens it).
+        ``argv[0]`` is the bundle's path, so ``ps`` shows what runs. A
+        compiled bundle runs from the descriptor (``fexecve``: the kernel's
+        ``execveat(fd, "", AT_EMPTY_PATH)``), so ``/proc`` need not be
+        mounted. A program an interpreter must re-open by name (a ``#!``
+        script) runs as :attr:`exec_path` with the memfd left open for the
+        interpreter, which needs ``/proc``.
+
+        Raises:
+            OSError: nothing ran; ``filename`` is the bundle's path and
+                ``strerror`` says why (``/proc`` not mounted for a script, a
+                missing interpreter, ...).
         """
-        if self.fd is None:
+        fd = self.fd
+        if fd is None:
             raise ValueError("the sealed bundle is closed")
-        os.set_inheritable(self.fd, True)
-        os.execv(self.exec_path, [str(self.bundle.path), *args])
+        argv = [str(self.bundle.path), *args]
+        # Close-on-exec, the descriptor cannot be re-opened by the new program:
+        # the kernel then refuses a #! script with ENOENT before running anything.
+        os.set_inheritable(fd, False)
+        try:
+            os.execve(fd, argv, os.environ)
+        except FileNotFoundError:
+            pass  # interpreted: run it by name, below
+        except OSError as exc:
+            raise self._cannot_run(exc) from exc
+        os.set_inheritable(fd, True)
+        try:
+            os.execv(self.exec_path, argv)
+        except OSError as exc:
+            os.set_inheritable(fd, False)
+            raise self._cannot_run(exc) from exc
+
+    def _cannot_run(self, exc: OSError) -> OSError:
+        """``exc`` from an exec of the sealed copy, as an error about the bundle, with its cause."""
+        why = exc.strerror or str(exc)
+        if exc.errno == errno.ENOENT and not os.path.exists(self.exec_path):
+            why = (
+                "/proc is not mounted, and a #! script bundle needs it (its interpreter"
+                f" re-opens the copy as {self.exec_path}; a compiled bundle does not)"
+            )
+        elif exc.errno == errno.ENOENT:
+            why += " (the interpreter its #! line or ELF header names is missing)"
+        return OSError(exc.errno, f"cannot execute the sealed copy: {why}", str(self.bundle.path))
 
     def close(self) -> None:
         """Release the memfd (safe to call twice)."""

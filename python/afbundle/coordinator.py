@@ -147,15 +147,19 @@ class ExecutableCoordinator(SubprocessCoordinator):
         ``CAP_SYS_PTRACE``. Costs an interpreter start and one copy and hash
         of the bundle per task; needs Linux memfds, and fails the task (exit
         status 126, the reason on the task's stderr) where they are
-        unavailable.
+        unavailable. Always on when ``trusted_signers`` is set.
     :param trusted_signers: An OpenSSH ``allowed_signers`` file (``~``
         expanded). When set, only bundles with a valid ``BUNDLE.sig`` (an
         ``ssh-keygen -Y sign -n afbundle`` signature) by one of its keys run;
         an unsigned or wrongly signed bundle is passed over like a corrupt one
         (see :func:`afbundle.find`). Read on every task, so editing the file
-        takes effect on the next task. With ``verified_exec`` the launcher
-        checks the signature again over the sealed bytes it runs. The file and
-        its directories must not be writable by other users.
+        takes effect on the next task. Implies ``verified_exec``: the launcher
+        checks the signature again over every byte of the sealed copy it runs,
+        so what runs is exactly what was signed. (The lookup alone cannot
+        promise that: it may take the file's digest from the persistent cache,
+        keyed by the file's ``stat``, which some in-place writes do not
+        change.) The file and its directories must not be writable by other
+        users.
     :param task_startup_timeout: Seconds to wait for the bundle to connect to
         both sockets (inherited from Airflow's ``SubprocessCoordinator``;
         default 10).
@@ -198,8 +202,10 @@ class ExecutableCoordinator(SubprocessCoordinator):
 
         The schema version is the bundle's ``sdk.supervisor_schema_version``
         as resolved by Airflow's schema migrator; a bundle whose version does
-        not resolve is passed over. The command holds only the bundle path:
-        Airflow appends ``--comm`` and ``--logs`` itself.
+        not resolve is passed over. The command holds only the bundle path
+        (with ``verified_exec`` or ``trusted_signers``: the launcher, the
+        path, its ``binary_sha256`` and the dag_id): Airflow appends
+        ``--comm`` and ``--logs`` itself.
 
         Raises:
             afbundle.BundleNotFoundError: (a :class:`FileNotFoundError`) no
@@ -222,11 +228,13 @@ class ExecutableCoordinator(SubprocessCoordinator):
             path=str(bundle.path),
             schema_version=bundle.resolved_schema_version,
         )
-        if not self.verified_exec:
+        if not self.verified_exec and self.trusted_signers is None:
             return [str(bundle.path)], bundle.resolved_schema_version
         # The launched process seals, re-verifies and execs its own copy (see
         # afbundle._launch): a memfd of this supervisor is out of the child's
-        # reach once Airflow has made the supervisor non-dumpable.
+        # reach once Airflow has made the supervisor non-dumpable. With signers
+        # this is not optional: the lookup's signature check may rest on a
+        # remembered digest, the launcher's never does.
         signers = [] if self.trusted_signers is None else ["--signers", str(self.trusted_signers)]
         command = [
             sys.executable,
