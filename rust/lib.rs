@@ -35,6 +35,8 @@ pub mod signature;
 #[deny(missing_docs)]
 pub mod trailer;
 #[deny(missing_docs)]
+pub mod trusted_path;
+#[deny(missing_docs)]
 pub mod walk;
 
 #[cfg(feature = "python")]
