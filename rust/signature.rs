@@ -25,19 +25,21 @@
 //! signatures, which ssh-key 0.6 cannot decode there: such a file is refused
 //! with a clear error rather than half-honoured.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rustix::fs::{self as rfs, FileType, Mode, OFlags, Stat, CWD};
+use rustix::io::Errno;
 use ssh_key::public::KeyData;
 use ssh_key::{HashAlg, PublicKey, SshSig};
 
 use crate::error::{Error, ErrorKind};
 use crate::hash::{sha256, WholeFile};
 use crate::trailer::hex;
+use crate::trusted_path::{self, Target};
 
 /// The `sshsig` namespace of bundle signatures (`ssh-keygen -Y sign -n afbundle`).
 pub const NAMESPACE: &str = "afbundle";
@@ -119,33 +121,43 @@ pub struct TrustedSigners {
 
 impl TrustedSigners {
     /// Open `path` once, refuse it if others could change it, and parse it.
+    ///
+    /// The path is resolved under the trusted-path rule
+    /// ([`crate::trusted_path`]), as the digest cache directory is: every
+    /// directory on the way, and every symlink followed, must be root's or
+    /// the current user's, and no directory writable by others (unless
+    /// sticky). The file itself must be a regular file owned by the current
+    /// user or root and not writable by group or others; it is located
+    /// `O_PATH` and only then opened for reading, so a FIFO or device there
+    /// is never opened.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| {
-                Problem::SignersFile
-                    .with(format!("cannot open: {e}"))
-                    .at(path)
-            })?;
-        let real = real_path(&file).unwrap_or_else(|| crate::reader::resolve(path));
-        check_trusted_file(&file, &real).map_err(|why| Problem::SignersFile.with(why).at(path))?;
+        let refused = |why: String| Problem::SignersFile.with(why).at(path);
+        let found =
+            trusted_path::resolve(path, Target::File, "the signer file").map_err(refused)?;
+        check_trusted_file(&found.stat, &found.path).map_err(refused)?;
+        let (dir, name) = found
+            .parent
+            .as_ref()
+            .expect("a file has a parent directory");
+        let fd = trusted_path::reopen_regular(
+            &found.fd,
+            &found.stat,
+            dir.as_fd(),
+            &**name,
+            OFlags::NOFOLLOW,
+        )
+        .map_err(|e| refused(format!("cannot open: {e}")))?;
         let mut raw = Vec::new();
-        (&file)
+        File::from(fd)
             .take(MAX_SIGNERS_BYTES + 1)
             .read_to_end(&mut raw)
-            .map_err(|e| {
-                Problem::SignersFile
-                    .with(format!("cannot read: {e}"))
-                    .at(path)
-            })?;
+            .map_err(|e| refused(format!("cannot read: {e}")))?;
         if raw.len() as u64 > MAX_SIGNERS_BYTES {
-            return Err(Problem::SignersFile
-                .with(format!("larger than the {MAX_SIGNERS_BYTES}-byte limit"))
-                .at(path));
+            return Err(refused(format!(
+                "larger than the {MAX_SIGNERS_BYTES}-byte limit"
+            )));
         }
-        Self::parse(&raw, &real).map_err(|k| k.at(path))
+        Self::parse(&raw, &found.path).map_err(|k| k.at(path))
     }
 
     /// Parse the bytes of an `allowed_signers` file (`path` names it in messages).
@@ -296,53 +308,61 @@ pub fn sidecar_path(bundle: &Path) -> PathBuf {
 
 /// Read and parse the sidecar of the bundle at `bundle` (its resolved path).
 ///
-/// The last component is opened with `O_NOFOLLOW` and non-blocking, and must
-/// be a regular file of at most [`MAX_SIDECAR_BYTES`]. Where the sidecar
+/// The sidecar is located `O_PATH | O_NOFOLLOW` (which never runs a FIFO's
+/// or device's open), must be a regular file of at most
+/// [`MAX_SIDECAR_BYTES`] (a symlink is refused), and only then is that inode
+/// opened for reading ([`trusted_path::reopen_regular`]). Where the sidecar
 /// comes from is not what makes it trustworthy — the signature binds the
 /// bundle's bytes to a trusted key — so a sidecar anyone planted verifies
 /// only if a trusted key signed exactly these bytes.
 pub fn read_sidecar(bundle: &Path) -> Result<SshSig, ErrorKind> {
     let path = sidecar_path(bundle);
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(&path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Problem::NoSidecar
-                .with(format!("not signed: no signature file {}", path.display())))
+    let no_sidecar = |why: String| Problem::NoSidecar.with(why);
+    let located = match rfs::openat(
+        CWD,
+        &path,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => {
+            return Err(no_sidecar(format!(
+                "not signed: no signature file {}",
+                path.display()
+            )))
         }
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(Problem::NoSidecar.with(format!(
+        Err(e) => return Err(no_sidecar(format!("cannot open {}: {e}", path.display()))),
+    };
+    let st = rfs::fstat(&located)
+        .map_err(|e| no_sidecar(format!("cannot stat {}: {e}", path.display())))?;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => {}
+        FileType::Symlink => {
+            return Err(no_sidecar(format!(
                 "signature file {} is a symbolic link (refused)",
                 path.display()
             )))
         }
-        Err(e) => {
-            return Err(Problem::NoSidecar.with(format!("cannot open {}: {e}", path.display())))
+        _ => {
+            return Err(no_sidecar(format!(
+                "signature file {} is not a regular file",
+                path.display()
+            )))
         }
-    };
-    let meta = file
-        .metadata()
-        .map_err(|e| Problem::NoSidecar.with(format!("cannot stat {}: {e}", path.display())))?;
-    if !meta.is_file() {
-        return Err(Problem::NoSidecar.with(format!(
-            "signature file {} is not a regular file",
-            path.display()
-        )));
     }
-    if meta.len() > MAX_SIDECAR_BYTES {
+    if u64::try_from(st.st_size).unwrap_or(u64::MAX) > MAX_SIDECAR_BYTES {
         return Err(Problem::Malformed.with(format!(
             "signature file {} is larger than {MAX_SIDECAR_BYTES} bytes",
             path.display()
         )));
     }
+    let fd = trusted_path::reopen_regular(&located, &st, CWD, &path, OFlags::NOFOLLOW)
+        .map_err(|e| no_sidecar(format!("cannot open {}: {e}", path.display())))?;
     let mut raw = Vec::new();
-    (&file)
+    File::from(fd)
         .take(MAX_SIDECAR_BYTES + 1)
         .read_to_end(&mut raw)
-        .map_err(|e| Problem::NoSidecar.with(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| no_sidecar(format!("cannot read {}: {e}", path.display())))?;
     parse_sidecar(&raw).map_err(|why| {
         Problem::Malformed.with(format!(
             "signature file {} is not an SSH signature: {why}",
@@ -370,60 +390,28 @@ pub fn now() -> i64 {
 
 // ---- the trust rule for the signer file -------------------------------------
 
-fn real_path(file: &File) -> Option<PathBuf> {
-    use std::os::fd::AsRawFd;
-    let target = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
-    (target.is_absolute() && !target.as_os_str().as_bytes().ends_with(b" (deleted)"))
-        .then_some(target)
-}
-
 /// Whoever can change the signer file decides what runs, so (as for the
 /// digest cache directory) it must be a regular file owned by the current
-/// user or root and not writable by group or others; and so must every
-/// directory above it, since whoever can write a directory can replace its
-/// entries. A sticky directory (like /tmp) is fine: others cannot rename or
-/// delete entries they do not own.
-fn check_trusted_file(file: &File, real: &Path) -> Result<(), String> {
+/// user or root and not writable by group or others. The directories above
+/// it were checked by the walk that found it ([`trusted_path::resolve`]).
+fn check_trusted_file(st: &Stat, real: &Path) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
-    let meta = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
-    if !meta.is_file() {
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err("not a regular file".into());
     }
-    let trusted_owner = |uid: u32| uid == euid || uid == 0;
-    if !trusted_owner(meta.uid()) {
+    if !trusted_path::is_trusted_owner(st.st_uid, euid) {
         return Err(format!(
             "owned by uid {}, not by the current user (uid {euid}) or root",
-            meta.uid()
+            st.st_uid
         ));
     }
-    if meta.mode() & 0o022 != 0 {
+    if st.st_mode & 0o022 != 0 {
         return Err(format!(
             "writable by group or others (mode {:o}); run: chmod go-w {}",
-            meta.mode() & 0o7777,
+            st.st_mode & 0o7777,
             real.display()
         ));
-    }
-    for dir in real.ancestors().skip(1) {
-        if dir.as_os_str().is_empty() {
-            continue;
-        }
-        let m = std::fs::metadata(dir)
-            .map_err(|e| format!("cannot stat directory {}: {e}", dir.display()))?;
-        if !trusted_owner(m.uid()) {
-            return Err(format!(
-                "directory {} is owned by uid {}, not by the current user (uid {euid}) or root",
-                dir.display(),
-                m.uid()
-            ));
-        }
-        if m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0 {
-            return Err(format!(
-                "directory {} is writable by group or others (mode {:o})",
-                dir.display(),
-                m.mode() & 0o7777
-            ));
-        }
     }
     Ok(())
 }
