@@ -5,6 +5,8 @@
 //! convert arguments, release the GIL and map errors.
 
 #[deny(missing_docs)]
+pub mod allowed_signers;
+#[deny(missing_docs)]
 pub mod atomic;
 #[deny(missing_docs)]
 pub mod cache;
