@@ -714,6 +714,52 @@ mod tests {
     }
 
     #[test]
+    fn any_bytes_are_lines_never_a_panic() {
+        // Token soup from the syntax's own pieces (a fixed-seed LCG: the same
+        // strings every run), plus raw bytes.
+        const PIECES: &[&[u8]] = &[
+            b"ci",
+            b" ",
+            b"\t",
+            b"\r",
+            b"\n",
+            b"\0",
+            b"\"",
+            b"\\\"",
+            b",",
+            b"!",
+            b"*",
+            b"?",
+            b"#",
+            b"=",
+            b"namespaces=",
+            b"valid-after=",
+            b"valid-before=",
+            b"cert-authority",
+            b"20200101",
+            b"Z",
+            b"UTC",
+            b"ssh-ed25519",
+            b"AAAAC3NzaC1lZDI1NTE5AAAAIBuwkjLquL",
+            b"djJv0EsfvJYAF/gvgYRxOZdFbbfQLQiKow",
+            b"=",
+            b"\xff",
+        ];
+        let mut seed = 20u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize
+        };
+        for _ in 0..20_000 {
+            let raw: Vec<u8> = (0..next() % 24)
+                .flat_map(|_| PIECES[next() % PIECES.len()].iter().copied())
+                .collect();
+            let lines = parse(&raw);
+            assert!(lines.len() <= raw.iter().filter(|b| **b == b'\n').count() + 1);
+        }
+    }
+
+    #[test]
     fn one_bad_line_does_not_hide_the_others() {
         let lines = parse(format!("ci bogus {ED}\nci {ED}\n").as_bytes());
         assert!(matches!(lines[0], Line::Skipped(_)));
