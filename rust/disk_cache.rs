@@ -9,44 +9,38 @@
 //!
 //! Trust: whoever can write the cache can vouch for a tampered binary, and
 //! whoever can redirect it can make eviction delete the worker's files. So
-//! the directory is resolved ONCE, component by component, without letting
-//! anyone but root and the current user choose where a component leads:
-//! every directory on the way must be owned by root or the current user and
-//! not writable by group or others — unless it is sticky (like `/tmp`), in
-//! which case the entry taken from it must be owned by root or the current
-//! user (OpenSSH's `safe_path` rule, extended with the sticky bit). Symlinks
-//! are followed only when found in such a trusted directory. The cache
-//! directory itself must be owned by the current user and not writable by
-//! group or others. Every later operation (shard lookup, entry open, write,
-//! rename, eviction) is relative to the descriptor opened then, with
-//! `O_NOFOLLOW`, and each shard is checked the same way on its descriptor.
-//! Eviction only ever unlinks regular files owned by the current user whose
-//! names are cache entry (or cache temporary) names.
+//! the directory is resolved ONCE under the trusted-path rule
+//! ([`crate::trusted_path`]: component by component, only root and the
+//! current user choosing where a component leads), and must itself be owned
+//! by the current user and not writable by group or others. Every later
+//! operation (shard lookup, entry open, write, rename, eviction) is relative
+//! to the descriptor opened then, with `O_NOFOLLOW`, and each shard is
+//! checked the same way on its descriptor. Eviction only ever unlinks regular
+//! files owned by the current user whose names are cache entry (or cache
+//! temporary) names.
 
-use std::collections::VecDeque;
-use std::ffi::{CStr, CString, OsString};
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat, CWD};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 use crate::cache::DigestKey;
 use crate::hash::sha256;
 use crate::trailer::hex;
+use crate::trusted_path;
 
 const ENTRY_MAGIC: &[u8; 8] = b"AFBDC\x002\n";
 /// Largest entry file read (a key holds one path).
 const MAX_ENTRY: u64 = 8192;
 /// Entries kept per shard before the oldest are evicted (256 shards).
 pub const SHARD_CAPACITY: usize = 64;
-/// Symlinks followed while resolving the cache directory (as the kernel's MAXSYMLINKS).
-const MAX_SYMLINKS: usize = 40;
 /// Length of an entry's file name inside its shard (hex of 15 bytes).
 const ENTRY_NAME_LEN: usize = 30;
 /// Prefix of the temporary file an entry is written to before the rename.
@@ -85,10 +79,21 @@ impl DiskCache {
             return Err("the cache directory path is empty".into());
         }
         let euid = geteuid();
-        let fd = open_trusted_dir(dir, euid)?;
-        let st = rfs::fstat(&fd)
-            .map_err(|e| format!("cannot stat cache directory {}: {e}", dir.display()))?;
-        check_private(&st, euid, &dir.display().to_string())?;
+        let found = trusted_path::resolve(
+            dir,
+            trusted_path::Target::Directory { create: true },
+            "the cache directory",
+        )?;
+        check_private(&found.stat, euid, &dir.display().to_string())?;
+        // Reopen the directory for reading ("." of an O_PATH descriptor is
+        // that same directory).
+        let fd = rfs::openat(
+            &found.fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| format!("cannot open cache directory {}: {e}", found.path.display()))?;
         Ok(DiskCache {
             inner: Arc::new(Inner {
                 dir: fd,
@@ -226,143 +231,6 @@ fn check_private(st: &Stat, euid: u32, label: &str) -> Result<(), String> {
 
 fn is_own_regular_file(st: &Stat, euid: u32) -> bool {
     FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_uid == euid
-}
-
-/// Whether a directory may lead us on: owned by root or us, and not
-/// writable by group or others unless sticky (entries then checked one by one).
-fn check_ancestor(st: &Stat, euid: u32, path: &Path) -> Result<(), String> {
-    if st.st_uid != 0 && st.st_uid != euid {
-        return Err(format!(
-            "{} (on the way to the cache directory) is owned by uid {}, neither root nor the \
-             current user (uid {euid}), who could redirect the cache",
-            path.display(),
-            st.st_uid
-        ));
-    }
-    if st.st_mode & 0o022 != 0 && st.st_mode & libc::S_ISVTX == 0 {
-        return Err(format!(
-            "{} (on the way to the cache directory) is writable by group or others and not \
-             sticky (mode {:o}); they could redirect the cache",
-            path.display(),
-            st.st_mode & 0o7777
-        ));
-    }
-    Ok(())
-}
-
-/// Whether `entry` (found in `parent`) may be trusted: in a sticky,
-/// shared-writable directory only entries of root or us are (others could
-/// not have been renamed over by anyone else, but their owner chose them).
-fn check_entry(parent: &Stat, entry: &Stat, euid: u32, path: &Path) -> Result<(), String> {
-    if parent.st_mode & 0o022 != 0 && entry.st_uid != 0 && entry.st_uid != euid {
-        return Err(format!(
-            "{} (on the way to the cache directory) is owned by uid {} in a directory others \
-             can write; it could lead anywhere",
-            path.display(),
-            entry.st_uid
-        ));
-    }
-    Ok(())
-}
-
-/// Open `path` as a directory, creating missing components (mode 0700),
-/// resolving symlinks ourselves so that only trusted directories decide
-/// where the path leads (see the module docs).
-fn open_trusted_dir(path: &Path, euid: u32) -> Result<OwnedFd, String> {
-    let abs = std::path::absolute(path)
-        .map_err(|e| format!("cannot resolve cache directory {}: {e}", path.display()))?;
-    let fail = |what: &str, at: &Path, e: Errno| format!("cannot {what} {}: {e}", at.display());
-    let opath = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let root =
-        rfs::openat(CWD, "/", opath, Mode::empty()).map_err(|e| fail("open", Path::new("/"), e))?;
-    let root_st = rfs::fstat(&root).map_err(|e| fail("stat", Path::new("/"), e))?;
-    check_ancestor(&root_st, euid, Path::new("/"))?;
-    // The directories walked so far (physical, so `..` pops), with their
-    // stat and the path spelled as walked (for messages).
-    let mut stack: Vec<(OwnedFd, Stat, PathBuf)> = vec![(root, root_st, PathBuf::from("/"))];
-    let mut pending: VecDeque<OsString> = components(&abs);
-    let mut links = 0;
-    let mut creations = 0;
-    while let Some(name) = pending.pop_front() {
-        if name.is_empty() || name == "." {
-            continue;
-        }
-        if name == ".." {
-            if stack.len() > 1 {
-                stack.pop();
-            }
-            continue;
-        }
-        let (parent, parent_st, parent_path) = stack.last().expect("root stays");
-        let here = parent_path.join(&name);
-        let cname = CString::new(name.as_bytes())
-            .map_err(|_| format!("cache directory {} contains NUL", path.display()))?;
-        let st = match rfs::statat(parent, &*cname, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
-            Err(Errno::NOENT) if creations < 256 => {
-                creations += 1;
-                match rfs::mkdirat(parent, &*cname, Mode::from_raw_mode(0o700)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => return Err(fail("create cache directory", &here, e)),
-                }
-                pending.push_front(name);
-                continue;
-            }
-            Err(e) => return Err(fail("stat", &here, e)),
-        };
-        check_entry(parent_st, &st, euid, &here)?;
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::Symlink => {
-                links += 1;
-                if links > MAX_SYMLINKS {
-                    return Err(fail("resolve", path, Errno::LOOP));
-                }
-                let target = rfs::readlinkat(parent, &*cname, Vec::new())
-                    .map_err(|e| fail("read link", &here, e))?;
-                let target = PathBuf::from(OsString::from_vec(target.into_bytes()));
-                if target.is_absolute() {
-                    stack.truncate(1);
-                }
-                for part in components(&target).into_iter().rev() {
-                    pending.push_front(part);
-                }
-            }
-            FileType::Directory => {
-                let fd = rfs::openat(parent, &*cname, opath, Mode::empty())
-                    .map_err(|e| fail("open", &here, e))?;
-                let fd_st = rfs::fstat(&fd).map_err(|e| fail("stat", &here, e))?;
-                if (fd_st.st_dev, fd_st.st_ino) != (st.st_dev, st.st_ino) {
-                    return Err(format!("{} changed while it was opened", here.display()));
-                }
-                check_entry(parent_st, &fd_st, euid, &here)?;
-                if !pending.is_empty() {
-                    check_ancestor(&fd_st, euid, &here)?;
-                }
-                stack.push((fd, fd_st, here));
-            }
-            _ => return Err(format!("cache path {} is not a directory", here.display())),
-        }
-    }
-    let (last, _, last_path) = stack.pop().expect("root stays");
-    // Reopen the final directory for reading ("." of an O_PATH descriptor is
-    // that same directory).
-    rfs::openat(
-        &last,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| fail("open cache directory", &last_path, e))
-}
-
-fn components(path: &Path) -> VecDeque<OsString> {
-    path.components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_os_string()),
-            Component::ParentDir => Some(OsString::from("..")),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
-        })
-        .collect()
 }
 
 /// Whether `name` is one this cache writes in a shard: an entry (30 lowercase

@@ -5,6 +5,8 @@
 //! convert arguments, release the GIL and map errors.
 
 #[deny(missing_docs)]
+pub mod allowed_signers;
+#[deny(missing_docs)]
 pub mod atomic;
 #[deny(missing_docs)]
 pub mod cache;
@@ -34,6 +36,8 @@ pub mod sealed;
 pub mod signature;
 #[deny(missing_docs)]
 pub mod trailer;
+#[deny(missing_docs)]
+pub mod trusted_path;
 #[deny(missing_docs)]
 pub mod walk;
 

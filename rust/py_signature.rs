@@ -35,7 +35,13 @@ impl PyTrustedSigners {
     fn content_sha256<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.content_sha256())
     }
-    /// The principals field of each line, in file order.
+    /// The lines OpenSSH would skip, as `(line number, reason)`: they trust
+    /// nothing, and the rest of the file still counts (as in `ssh-keygen -Y verify`).
+    #[getter]
+    fn skipped(&self) -> Vec<(usize, String)> {
+        self.inner.skipped().to_vec()
+    }
+    /// The principals field of each usable line, in file order.
     #[getter]
     fn principals(&self) -> Vec<String> {
         self.inner

@@ -25,6 +25,7 @@ use crate::hash;
 use crate::manifest::{self, Manifest};
 use crate::signature::{self, TrustedSigners};
 use crate::trailer::{hex, Layout, Trailer, TRAILER_SIZE};
+use crate::trusted_path::{self, ReopenError};
 
 /// Largest region read into memory whole (`read_source`, `read_manifest`);
 /// larger ones are streamed to a file ([`crate::pack::extract_region`]).
@@ -169,26 +170,15 @@ impl OpenFile {
         if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
             return Err(ErrorKind::NotABundle("not a regular file".into()).at(path));
         }
-        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-        let proc_path = format!("/proc/self/fd/{}", located.as_raw_fd());
-        let fd = match rustix::fs::openat(rustix::fs::CWD, proc_path.as_str(), flags, Mode::empty())
-        {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) => {
-                let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
-                    .map_err(|e| ErrorKind::io("open", e.into()).at(path))?;
-                let now =
-                    rustix::fs::fstat(&fd).map_err(|e| ErrorKind::io("stat", e.into()).at(path))?;
-                if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
-                    return Err(ErrorKind::Changed(
-                        "the file was replaced while it was opened".into(),
-                    )
-                    .at(path));
+        let fd = trusted_path::reopen_regular(&located, &st, dir, name, OFlags::empty()).map_err(
+            |e| match e {
+                ReopenError::Open(e) => ErrorKind::io("open", e.into()).at(path),
+                ReopenError::Stat(e) => ErrorKind::io("stat", e.into()).at(path),
+                ReopenError::Replaced => {
+                    ErrorKind::Changed("the file was replaced while it was opened".into()).at(path)
                 }
-                fd
-            }
-            Err(e) => return Err(ErrorKind::io("open", e.into()).at(path)),
-        };
+            },
+        )?;
         Self::from_file(File::from(fd), path)
     }
 

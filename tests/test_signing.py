@@ -128,7 +128,7 @@ def test_a_key_allowed_only_for_other_namespaces_is_refused(site) -> None:
 
 def test_a_key_outside_its_validity_window_is_refused(site) -> None:
     tmp, key, bundle, _ = site
-    expired = allowed(tmp, line("old", key, "valid-before=20200101Z"), name="expired")
+    expired = allowed(tmp, line("old", key, 'valid-before="20200101Z"'), name="expired")
     assert problem_of(lambda: afbundle.read_bundle(bundle, trusted_signers=expired)).problem == (
         "expired"
     )
@@ -139,8 +139,8 @@ def test_a_key_outside_its_validity_window_is_refused(site) -> None:
     # A key may be listed twice; a line that is valid now wins.
     both = allowed(
         tmp,
-        line("old", key, "valid-before=20200101Z"),
-        line("now", key, "valid-after=20200101Z,valid-before=29990101Z"),
+        line("old", key, 'valid-before="20200101Z"'),
+        line("now", key, 'valid-after="20200101Z",valid-before="29990101Z"'),
         name="both",
     )
     assert afbundle.read_bundle(bundle, trusted_signers=both).signed_by == "now"
@@ -149,7 +149,7 @@ def test_a_key_outside_its_validity_window_is_refused(site) -> None:
 def test_a_signer_file_change_takes_effect_on_the_next_check(site) -> None:
     _, key, bundle, signers = site
     assert afbundle.read_bundle(bundle, trusted_signers=signers).signed_by  # caches the digest
-    signers.write_text(line("revoked", key, "valid-before=20200101Z") + "\n")
+    signers.write_text(line("revoked", key, 'valid-before="20200101Z"') + "\n")
     assert problem_of(lambda: afbundle.read_bundle(bundle, trusted_signers=signers)).problem == (
         "expired"
     )
@@ -202,25 +202,32 @@ def test_a_symlinked_or_fifo_sidecar_is_refused_without_hanging(site, hang_guard
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("ci ssh-ed25519 AAAA-not-base64", "bad public key"),
-        ("ci", "no public key"),
-        ("ci bogus=1 {KEY}", "unknown or malformed option"),
-        ("*@example.com cert-authority {KEY}", "cert-authority is not supported"),
-        ("ci valid-before=yesterday {KEY}", "bad time"),
+        ("ci ssh-ed25519 AAAA-not-base64", "invalid key"),
+        ("ci", "invalid line"),
+        ("ci bogus=1 {KEY}", "unknown key option"),
+        ("*@example.com cert-authority {KEY}", "cert-authority (line 2)"),
+        ('ci valid-before="yesterday" {KEY}', 'invalid "valid-before" time'),
+        ("ci valid-before=20200101Z {KEY}", "missing start quote"),
+        ('ci valid-before="20200101Z",valid-before="29990101Z" {KEY}', "multiple"),
     ],
 )
-def test_a_malformed_signer_file_is_a_clean_error_naming_the_line(
+def test_a_line_openssh_cannot_use_trusts_nothing_and_is_named(
     site, text: str, needle: str
 ) -> None:
+    """As in ``ssh-keygen -Y verify``, such a line is skipped, not fatal: the file
+    loads, the line is listed in ``skipped``, and a bundle signed by that key alone
+    is refused as an unknown key, naming the skipped line."""
     tmp, key, bundle, _ = site
     public = " ".join(Path(f"{key}.pub").read_text().split()[:2])
     bad = allowed(tmp, "# header", text.replace("{KEY}", public), name="bad")
-    err = problem_of(lambda: _core.TrustedSigners(bad))
-    assert err.problem == "signers_file" and err.path == str(bad)
-    assert "line 2" in err.reason and needle in err.reason
-    assert problem_of(lambda: afbundle.read_bundle(bundle, trusted_signers=bad)).problem == (
-        "signers_file"
-    )
+    loaded = _core.TrustedSigners(bad)
+    if "cert-authority" in text:
+        assert loaded.skipped == [] and len(loaded) == 1  # usable, only not for plain keys
+    else:
+        assert [n for n, _ in loaded.skipped] == [2] and len(loaded) == 0
+        assert needle in loaded.skipped[0][1]
+    err = problem_of(lambda: afbundle.read_bundle(bundle, trusted_signers=bad))
+    assert err.problem == "unknown_key" and needle in err.reason, err.reason
 
 
 def test_a_signer_file_others_could_change_is_refused(site) -> None:

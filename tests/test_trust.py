@@ -18,9 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _signing import allowed, keygen, line, make_bundle, needs_ssh_keygen, ssh_sign
 
 import afbundle
 from afbundle import _core, cli
+from afbundle.errors import BundleSignatureError
 
 from _writer import BINARY, manifest, settle, trailer, write_bundle
 
@@ -137,6 +139,61 @@ def test_in_a_sticky_shared_directory_only_our_own_entries_are_followed(shared_t
     assert "could lead anywhere" in (_core.check_cache_dir(sticky / "theirs") or "")
     os.symlink(victim, sticky / "mine")
     assert _core.check_cache_dir(sticky / "mine") is None
+
+
+# --- 2b. the signer file is reached only as the cache directory is (issue 20, item 3) ----------
+
+
+@pytest.fixture
+def foreign_signers(tmp_path: Path) -> tuple[Path, Path]:
+    """A bundle signed by the attacker's key, and a root-owned file that lists that key
+    in allowed_signers form (a known_hosts line is one): harmless where it is, and
+    the target the attacker points their link at."""
+    key = keygen(tmp_path, "attacker")
+    bundle = make_bundle(tmp_path / "bundles" / "etl")
+    ssh_sign(bundle, key)
+    return bundle, allowed(tmp_path, line("host.example.com", key), name="known_hosts")
+
+
+def signers_refusal(bundle: Path, signers: Path) -> str:
+    with pytest.raises(BundleSignatureError) as info:
+        afbundle.read_bundle(bundle, trusted_signers=signers)
+    assert info.value.problem == "signers_file", info.value
+    return info.value.reason
+
+
+@needs_ssh_keygen
+def test_a_signer_file_reached_through_another_users_link_is_refused(
+    shared_tmp, foreign_signers
+) -> None:
+    """The attack: the configured signer path runs through a directory another user
+    owns; they point a link there at a root-owned file listing their key. The link's
+    target passes every check made on the target alone; the walk refuses the
+    directory the link is in."""
+    bundle, known_hosts = foreign_signers
+    theirs = shared_tmp / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, pwd.getpwnam(attacker()).pw_uid, -1)
+    as_attacker("ln", "-s", known_hosts, theirs / "allowed_signers")
+    uid = pwd.getpwnam(ATTACKER).pw_uid
+    reason = signers_refusal(bundle, theirs / "allowed_signers")
+    assert f"directory {theirs} is owned by uid {uid}" in reason and "redirect" in reason, reason
+
+
+@needs_ssh_keygen
+def test_a_signer_link_another_user_planted_in_a_sticky_directory_is_refused(
+    shared_tmp, foreign_signers
+) -> None:
+    bundle, known_hosts = foreign_signers
+    sticky = shared_tmp / "sticky"
+    sticky.mkdir()
+    os.chmod(sticky, 0o1777)
+    as_attacker("ln", "-s", known_hosts, sticky / "allowed_signers")
+    reason = signers_refusal(bundle, sticky / "allowed_signers")
+    assert "symbolic link owned by uid" in reason and "lead anywhere" in reason, reason
+    # The same link made by us is our choice, and is followed.
+    os.symlink(known_hosts, sticky / "ours")
+    assert afbundle.read_bundle(bundle, trusted_signers=sticky / "ours").signed_by
 
 
 # --- 3. strip writes only what it verified ------------------------------------------------------
@@ -319,6 +376,30 @@ def test_opening_a_fifo_by_name_never_opens_it(tmp_path) -> None:
         link.symlink_to(tmp_path / "fifo")
         with pytest.raises(afbundle.NotABundleError):
             afbundle.read_bundle(link)
+        assert still_blocked(writer)
+
+
+@needs_ssh_keygen
+def test_a_fifo_sidecar_or_signer_file_is_never_opened(tmp_path) -> None:
+    """Issue 20, item 9: both are located O_PATH and re-opened only as regular files,
+    so a writer blocked in open(fifo, O_WRONLY) is never woken."""
+    key = keygen(tmp_path, "release")
+    bundle = make_bundle(tmp_path / "b")
+    signers = allowed(tmp_path, line("ci", key))
+    with blocked_writer(Path(f"{bundle}.sig")) as writer:
+        for check in (
+            lambda: afbundle.read_bundle(bundle, trusted_signers=signers),
+            lambda: afbundle.seal(bundle, trusted_signers=signers),
+        ):
+            with pytest.raises(BundleSignatureError) as info:
+                check()
+            assert info.value.problem == "no_sidecar", info.value
+            assert "not a regular file" in info.value.reason
+        assert still_blocked(writer)
+    with blocked_writer(tmp_path / "fifo") as writer:
+        with pytest.raises(BundleSignatureError) as info:
+            _core.TrustedSigners(tmp_path / "fifo")
+        assert info.value.problem == "signers_file" and "not a regular file" in info.value.reason
         assert still_blocked(writer)
 
 

@@ -7,7 +7,7 @@ Exit status, the same for every subcommand:
 * ``2`` -- a usage error or an I/O error: a missing or unreadable file, a
   directory where a file is expected, an output that exists without
   ``--force``, a missing output directory, a missing scan root, an unusable
-  ``--signers`` file (unreadable, writable by others, malformed).
+  ``--signers`` file (unreadable, not a regular file, others could change it).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 
 from afbundle import _core
-from afbundle.cli.printer import plain, shown
+from afbundle.cli.printer import plain, shown, warn
 from afbundle.errors import BundleError, BundleSignatureError
 
 
@@ -85,15 +85,20 @@ def load_signers(path: str | None) -> _core.TrustedSigners | None:
 
     The loaded signers are what every later check uses (the file is not read
     again). A file that cannot be used -- missing, unreadable, a directory,
-    writable by others, malformed -- is a usage error (exit status 2).
+    others could change it -- is a usage error (exit status 2). A line that
+    OpenSSH would skip is skipped here too (it trusts nothing; the rest of the
+    file counts, as with ``ssh-keygen -Y verify``), with one warning each.
     """
     if path is None:
         return None
     if os.path.isdir(path):
         raise CliError(path, "is a directory, not an allowed_signers file", ExitCode.ERROR)
     try:
-        return _core.TrustedSigners(path)
+        signers = _core.TrustedSigners(path)
     except BundleSignatureError as exc:
         raise CliError(
             path, f"unusable allowed_signers file (--signers): {exc.reason}", ExitCode.ERROR
         ) from exc
+    for line, reason in signers.skipped:
+        warn(f"{shown(path)}: line {line} skipped (ssh-keygen skips it too): {plain(reason)}")
+    return signers
