@@ -18,6 +18,11 @@
 //! directory's descriptor, while its directory is open: every per-file system
 //! call is relative to that descriptor instead of re-resolving the whole path.
 //! Results come back sorted: by root, then byte-wise by relative path.
+//!
+//! Architecture Invariant: what the walk reports never depends on a resource
+//! limit. A listing, stat or open that fails because the process or the
+//! system ran out of descriptors or memory ([`crate::error::exhausted`]) is
+//! not a skip: the walk stops and says so ([`Walk::exhausted`]).
 
 use std::collections::HashSet;
 use std::ffi::{CStr, OsStr};
@@ -28,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::error::{exhausted, Error, ErrorKind};
 use crate::filesystem::Storage;
 use rustix::fs::{
     self as rfs, Access, AtFlags, Dir, FileType, Mode, OFlags, Stat, Statx, StatxFlags, CWD,
@@ -85,6 +91,10 @@ pub struct Walk<T> {
     pub missing_roots: Vec<usize>,
     /// Counters.
     pub stats: WalkStats,
+    /// Where the process or the system ran out of descriptors or memory.
+    /// The walk stopped there: its results are incomplete and must not be
+    /// used to decide anything.
+    pub exhausted: Option<Error>,
 }
 
 /// Where an executable is, for the visitor: a directory descriptor and a
@@ -107,6 +117,7 @@ struct Listing<T> {
     files: Vec<(PathBuf, T)>,
     skipped: Vec<(PathBuf, String)>,
     stats: WalkStats,
+    exhausted: Option<Error>,
 }
 
 impl<T> Default for Listing<T> {
@@ -116,6 +127,20 @@ impl<T> Default for Listing<T> {
             files: Vec::new(),
             skipped: Vec::new(),
             stats: WalkStats::default(),
+            exhausted: None,
+        }
+    }
+}
+
+impl<T> Listing<T> {
+    /// Record a failure of `op` on `path`: a skip with the reason, or, if
+    /// the process ran out of a resource, what stops the walk.
+    fn failed(&mut self, path: PathBuf, op: &'static str, e: io::Error) {
+        if exhausted(&e) {
+            self.exhausted.get_or_insert(ErrorKind::io(op, e).at(path));
+        } else {
+            self.skipped
+                .push((path, format!("cannot {op}: {}", describe(&e))));
         }
     }
 }
@@ -127,6 +152,8 @@ enum Kind<T> {
     NotExecutable,
     Special,
     Skipped(String),
+    /// `op` failed because the process or the system ran out of a resource.
+    Exhausted(&'static str, io::Error),
 }
 
 /// Walk `roots` in order, calling `visit` on every executable regular file.
@@ -144,15 +171,23 @@ where
         skipped: Vec::new(),
         missing_roots: Vec::new(),
         stats: WalkStats::default(),
+        exhausted: None,
     };
     let mut seen: HashSet<(u64, u64)> = HashSet::new();
     let caller = Caller::current();
     for (index, root) in roots.iter().enumerate() {
+        if out.exhausted.is_some() {
+            break;
+        }
         let stat = match rfs::stat(root) {
             Ok(stat) => stat,
             Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => {
                 out.missing_roots.push(index);
                 continue;
+            }
+            Err(e) if exhausted(&e.into()) => {
+                out.exhausted = Some(ErrorKind::io("stat", e.into()).at(root));
+                break;
             }
             Err(e) => {
                 out.skipped.push((root.clone(), describe(&e.into())));
@@ -172,6 +207,7 @@ where
             record(&mut listing, PathBuf::new(), root, kind);
             out.stats.add(&listing.stats);
             out.skipped.extend(listing.skipped);
+            out.exhausted = listing.exhausted;
             files = listing.files;
         } else if !seen.insert((stat.st_dev, stat.st_ino)) {
             out.stats.dirs_deduplicated += 1;
@@ -202,6 +238,12 @@ where
                     files.extend(listing.files);
                     out.skipped.extend(listing.skipped);
                     next.extend(listing.subdirs);
+                    if out.exhausted.is_none() {
+                        out.exhausted = listing.exhausted;
+                    }
+                }
+                if out.exhausted.is_some() {
+                    break;
                 }
                 next.sort_unstable_by(|a, b| bytes(&a.0).cmp(bytes(&b.0)));
                 level = next
@@ -256,10 +298,7 @@ where
     }) {
         Ok(found) => found,
         Err(e) => {
-            listing.skipped.push((
-                path,
-                format!("cannot list directory: {}", describe(&e.into())),
-            ));
+            listing.failed(path, "list directory", e.into());
             return listing;
         }
     };
@@ -269,10 +308,7 @@ where
     };
     listing.stats.dirs_visited += 1;
     for e in entry_errors {
-        listing.skipped.push((
-            path.clone(),
-            format!("cannot read directory entry: {}", describe(&e.into())),
-        ));
+        listing.failed(path.clone(), "read directory entry", e.into());
     }
     let kinds: Vec<(usize, Kind<T>)> = names
         .par_iter()
@@ -325,6 +361,7 @@ fn record<T>(listing: &mut Listing<T>, rel: PathBuf, path: &Path, kind: Kind<T>)
         Kind::NotExecutable => listing.stats.not_executable += 1,
         Kind::Special => listing.stats.special += 1,
         Kind::Skipped(reason) => listing.skipped.push((path.to_path_buf(), reason)),
+        Kind::Exhausted(op, e) => listing.failed(path.to_path_buf(), op, e),
     }
     listing.stats.files_seen += 1;
 }
@@ -360,6 +397,7 @@ where
             return Kind::NotExecutable
         }
         Err(rustix::io::Errno::LOOP) => return Kind::Skipped("symlink loop".into()),
+        Err(e) if exhausted(&e.into()) => return Kind::Exhausted("stat", e.into()),
         Err(e) => return Kind::Skipped(format!("cannot stat: {}", describe(&e.into()))),
     };
     classify_stat(&stat, dir, name, path, caller, visit)
