@@ -313,6 +313,11 @@ pub fn read_sidecar(bundle: &Path) -> Result<SshSig, ErrorKind> {
             return Err(Problem::NoSidecar
                 .with(format!("not signed: no signature file {}", path.display())))
         }
+        // Out of descriptors or memory says nothing about the signature:
+        // the caller stops instead of rejecting the bundle (`scan.rs`).
+        Err(e) if crate::error::exhausted(&e) => {
+            return Err(ErrorKind::io("open signature file", e))
+        }
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Err(Problem::NoSidecar.with(format!(
                 "signature file {} is a symbolic link (refused)",

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from _signing import allowed, keygen, line, make_bundle, needs_ssh_keygen, ssh_sign
 
 import afbundle
 from afbundle import _core
@@ -576,3 +577,59 @@ def test_running_out_of_descriptors_is_an_error_never_another_winner(
             assert "Too many open files" in message
     assert outcomes[0][0] == "OSError"  # not even the root could be listed
     assert outcomes[-1] == ["found", str(first)]
+
+
+@needs_ssh_keygen
+def test_running_out_of_descriptors_at_a_signature_is_an_error_not_a_rejection(
+    tmp_path, python_child
+) -> None:
+    """With trusted signers, a scan opens each bundle and then its ``.sig``: when the
+    second open finds no descriptor left, that is not an unsigned bundle."""
+    key = keygen(tmp_path, "release")
+    signers = allowed(tmp_path, line("release", key))
+    root = tmp_path / "root"
+    first = make_bundle(root / "a")
+    ssh_sign(first, key)
+    for name in ("b", "c"):
+        ssh_sign(make_bundle(root / name, payload=name.encode()), key)
+    proc = python_child(
+        f"""
+        import json, os, resource, afbundle, afbundle._report
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        signers = afbundle.TrustedSigners({str(signers)!r})
+        def scan():
+            report = afbundle.scan(
+                {str(root)!r}, trusted_signers=signers, threads=1, persistent_cache=False
+            )
+            return ["report", str(report.winner("etl").path), [r.kind for r in report.rejected]]
+        scan()  # imports settled
+        outcomes = []
+        for free in range(8):
+            held = []
+            try:
+                while True:
+                    held.append(os.open("/dev/null", os.O_RDONLY))
+            except OSError:
+                pass
+            for fd in held[:free]:
+                os.close(fd)
+            try:
+                outcome = scan()
+            except OSError as exc:
+                outcome = [type(exc).__name__, exc.errno, exc.filename, exc.strerror]
+            for fd in held[free:]:
+                os.close(fd)
+            outcomes.append(outcome)
+        print(json.dumps(outcomes))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    outcomes = json.loads(proc.stdout)
+    for outcome in outcomes:
+        assert outcome[0] == "report" or outcome[:2] == ["OSError", errno.EMFILE], outcome
+        assert outcome in (["report", str(first), []], ["OSError", errno.EMFILE, *outcome[2:]])
+    # One descriptor short of the .sig (one thread: the directory, the bundle, its .sig).
+    assert [str(first), "cannot open signature file: Too many open files"] in [
+        o[2:] for o in outcomes
+    ], outcomes
+    assert outcomes[-1] == ["report", str(first), []]
