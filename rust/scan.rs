@@ -126,9 +126,9 @@ pub struct ScanOutput {
     pub missing_roots: Vec<usize>,
     /// Counters.
     pub stats: ScanStats,
-    /// With a dag_id: the descriptor each bundle was read through, if it
-    /// was kept open (same order as `bundles`), so verification hashes
-    /// exactly that file.
+    /// With a dag_id (else empty): the descriptor each bundle was read
+    /// through, if it was kept open (same order as `bundles`), so
+    /// verification hashes exactly that file.
     pub files: Vec<Option<OpenFile>>,
 }
 
@@ -311,7 +311,9 @@ fn scan_in_pool(
             Outcome::Bundle(bundle, cost, id, file) => {
                 if first_sight(&mut out.stats, id, cost) {
                     out.bundles.push(*bundle);
-                    out.files.push(file);
+                    if options.dag_id.is_some() {
+                        out.files.push(file);
+                    }
                 }
             }
             Outcome::Rejected(err, id, cost) => {
