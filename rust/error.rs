@@ -94,6 +94,13 @@ impl ErrorKind {
         ErrorKind::Io { op, source }
     }
 
+    /// Whether this is the process or the system running out of a resource
+    /// ([`exhausted`]) rather than something about the file: such a failure
+    /// must never make a file lose quietly to the next one.
+    pub fn is_exhaustion(&self) -> bool {
+        matches!(self, ErrorKind::Io { source, .. } if exhausted(source))
+    }
+
     /// A short stable name for the failure, as reported in scan results.
     pub fn name(&self) -> &'static str {
         match self {
@@ -107,6 +114,18 @@ impl ErrorKind {
             ErrorKind::Io { .. } => "io",
         }
     }
+}
+
+/// Whether `e` says the process or the system ran out of a resource --
+/// descriptors (`EMFILE`: `RLIMIT_NOFILE`; `ENFILE`: the system's table) or
+/// kernel memory (`ENOMEM`) -- rather than anything about the file asked for.
+/// A walk that meets one cannot tell what it did not see, so it stops with
+/// that error instead of skipping the file (see `scan.rs`).
+pub fn exhausted(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+    )
 }
 
 /// A value in an error's [`ErrorKind::context`].

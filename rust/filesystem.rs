@@ -1,4 +1,5 @@
-//! What a root lives on, and how many threads its walk should use.
+//! What a root lives on, and how many threads its walk should use; and
+//! whether a mount allows exec ([`noexec`]).
 //!
 //! On a local disk a walk is bound by CPU: one thread per CPU is enough. On a
 //! network file system (NFS, SMB, FUSE, Ceph, Lustre, ...) every lookup,
@@ -100,6 +101,21 @@ pub fn storage(path: &Path) -> Storage {
         }
     }
     Storage::Local
+}
+
+/// Whether the mount `fd` is on has `noexec` (`statfs` `f_flags`
+/// `ST_NOEXEC`): nothing on it may be executed, by anyone.
+pub fn noexec(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<bool> {
+    Ok(has_noexec(&rustix::fs::fstatvfs(fd)?))
+}
+
+/// [`noexec`] for the mount `path` leads to (symlinks followed).
+pub fn noexec_at(path: &Path) -> std::io::Result<bool> {
+    Ok(has_noexec(&rustix::fs::statvfs(path)?))
+}
+
+fn has_noexec(vfs: &rustix::fs::StatVfs) -> bool {
+    vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC)
 }
 
 /// The pool size for a scan of `roots`: `explicit` if given, else

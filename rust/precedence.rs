@@ -14,6 +14,11 @@
 //! hashed only when all before it lost), `scan` has verified everything
 //! already; both call [`decide`], so what `scan` names the winner is what
 //! `find` returns.
+//!
+//! A verification that fails because the process ran out of descriptors or
+//! memory ([`crate::error::ErrorKind::is_exhaustion`]) says nothing about the
+//! candidate: the decision stops there, incomplete, and no later candidate
+//! wins in its place.
 
 use crate::error::Error;
 use crate::reader::Bundle;
@@ -62,6 +67,9 @@ pub struct Decision {
     pub winner: Option<(usize, String)>,
     /// Every other candidate, in precedence order, with why it lost.
     pub losers: Vec<(usize, Loss)>,
+    /// Set when a verification ran out of descriptors or memory: nothing
+    /// was decided from that candidate on (no winner, no further losers).
+    pub incomplete: Option<Error>,
 }
 
 impl Decision {
@@ -88,6 +96,7 @@ where
     let mut decision = Decision {
         winner: None,
         losers: Vec::new(),
+        incomplete: None,
     };
     for (i, bundle) in candidates.iter().enumerate() {
         if decision.winner.is_some() {
@@ -107,8 +116,79 @@ where
         };
         match verify(i) {
             Ok(()) => decision.winner = Some((i, resolved)),
+            Err(err) if err.kind.is_exhaustion() => {
+                decision.incomplete = Some(err);
+                break;
+            }
             Err(err) => decision.losers.push((i, Loss::Failed(err))),
         }
     }
     decision
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::manifest;
+    use crate::reader::FileState;
+    use crate::trailer::Trailer;
+    use std::path::PathBuf;
+
+    fn candidate(name: &str) -> Bundle {
+        let meta = b"sdk: {supervisor_schema_version: '2026-06-16'}\ndags: {d: {}}\n";
+        let trailer = Trailer::new(0, meta.len() as u32, [0; 32]);
+        Bundle {
+            path: PathBuf::from(name),
+            state: FileState {
+                dev: 0,
+                ino: 0,
+                size: 64,
+                mtime_ns: 0,
+                ctime_ns: 0,
+                mode: 0o100_755,
+            },
+            layout: trailer.layout(1 + meta.len() as u64 + 64).unwrap(),
+            trailer,
+            manifest: manifest::parse(meta).unwrap(),
+            verified: false,
+            signed_by: None,
+        }
+    }
+
+    fn io(errno: i32) -> ErrorKind {
+        ErrorKind::io("open", std::io::Error::from_raw_os_error(errno))
+    }
+
+    #[test]
+    fn running_out_of_descriptors_decides_nothing_and_no_later_candidate_wins() {
+        let (a, b) = (candidate("a"), candidate("b"));
+        let decision = decide(
+            &[&a, &b],
+            |v| Ok(v.to_owned()),
+            |i| match i {
+                0 => Err(io(libc::EMFILE).at("a")),
+                _ => Ok(()),
+            },
+        );
+        assert!(decision.winner.is_none());
+        assert!(decision.losers.is_empty());
+        assert_eq!(decision.incomplete.unwrap().path, PathBuf::from("a"));
+    }
+
+    #[test]
+    fn any_other_failure_loses_and_the_next_candidate_wins() {
+        let (a, b) = (candidate("a"), candidate("b"));
+        let decision = decide(
+            &[&a, &b],
+            |v| Ok(v.to_owned()),
+            |i| match i {
+                0 => Err(io(libc::EACCES).at("a")),
+                _ => Ok(()),
+            },
+        );
+        assert_eq!(decision.winner.map(|(i, _)| i), Some(1));
+        assert!(matches!(decision.losers[..], [(0, Loss::Failed(_))]));
+        assert!(decision.incomplete.is_none());
+    }
 }

@@ -58,6 +58,17 @@ impl From<crate::pool::PoolError> for PyErr {
     }
 }
 
+impl From<crate::scan::ScanError> for PyErr {
+    fn from(err: crate::scan::ScanError) -> PyErr {
+        use crate::scan::ScanError;
+        match err {
+            ScanError::Pool(err) => err.into(),
+            // OSError(EMFILE, ...) naming the path: never a partial answer.
+            ScanError::Exhausted(err) => err.into(),
+        }
+    }
+}
+
 /// The error's context as `(name, value)` pairs Python turns into a dict.
 fn context_of(kind: &ErrorKind) -> Vec<(&'static str, PyContext)> {
     kind.context()

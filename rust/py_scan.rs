@@ -179,7 +179,7 @@ pub fn scan_roots(
         let out = scan::scan(&roots, &options)?;
         let candidates: Vec<&Bundle> = out.bundles.iter().collect();
         let decisions = decide_each(&candidates, &mut resolver);
-        Ok::<_, crate::pool::PoolError>((out, decisions))
+        Ok::<_, scan::ScanError>((out, decisions))
     })?;
     resolver.finish()?;
 

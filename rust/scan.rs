@@ -4,9 +4,19 @@
 //! precedence order, so the outcome never depends on scheduling. Files that
 //! are the same inode (hard links, symlinks to one file) count once, under
 //! the path that comes first.
+//!
+//! Nor does it depend on the open-file limit. `find` keeps the descriptor of
+//! a candidate declaring the dag_id from the walk to [`decide`], but at most
+//! [`MAX_KEPT_OPEN`] of them (fewer under a low `RLIMIT_NOFILE`); any other
+//! candidate is opened again by its resolved path when its turn comes, and
+//! only the same file in the same state is verified ([`OpenFile::ensure_state`]).
+//! A walk, read or verification that runs out of descriptors or memory
+//! anyway ([`crate::error::exhausted`]) stops the whole call with that error
+//! ([`ScanError::Exhausted`]): skipping the file would let a later one win.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::disk_cache::DiskCache;
@@ -52,6 +62,57 @@ pub struct ScanStats {
     pub cache_hits: u64,
 }
 
+/// Why a scan or find gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// No worker pool.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// The process or the system ran out of descriptors or memory (the
+    /// error names the path and the call): whatever was not seen could
+    /// have changed the answer.
+    #[error("{0}")]
+    Exhausted(Error),
+}
+
+/// The most candidate descriptors [`find`] keeps open from the walk to
+/// [`decide`]. The rest are opened again when their turn comes, which costs
+/// an `O_PATH` open, a reopen and an `fstat`: one dag_id is rarely declared
+/// by more than a handful of bundles.
+pub const MAX_KEPT_OPEN: usize = 64;
+
+/// How many candidate descriptors this process may keep open during a find:
+/// an eighth of the soft `RLIMIT_NOFILE`, at most [`MAX_KEPT_OPEN`] (the
+/// rest of the limit is left to the walk's directories and reads and to
+/// the caller).
+pub fn kept_open_budget() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given and nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return MAX_KEPT_OPEN;
+    }
+    usize::try_from(limit.rlim_cur / 8)
+        .unwrap_or(usize::MAX)
+        .min(MAX_KEPT_OPEN)
+}
+
+/// Descriptors a find may still keep open, shared by the walk's threads.
+/// Which candidates keep theirs depends on scheduling; what is decided does
+/// not (a candidate without one is verified as the same file, or loses).
+struct KeptOpen(AtomicUsize);
+
+impl KeptOpen {
+    fn keep(&self, file: OpenFile) -> Option<OpenFile> {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| file)
+    }
+}
+
 /// Everything a scan found, in precedence order.
 #[derive(Debug, Default)]
 pub struct ScanOutput {
@@ -65,9 +126,10 @@ pub struct ScanOutput {
     pub missing_roots: Vec<usize>,
     /// Counters.
     pub stats: ScanStats,
-    /// With a dag_id: the descriptor each bundle was read through (same
-    /// order as `bundles`), so verification hashes exactly that file.
-    pub files: Vec<OpenFile>,
+    /// With a dag_id (else empty): the descriptor each bundle was read
+    /// through, if it was kept open (same order as `bundles`), so
+    /// verification hashes exactly that file.
+    pub files: Vec<Option<OpenFile>>,
 }
 
 /// What [`find`] decided for one dag_id.
@@ -82,27 +144,54 @@ pub struct FindOutput {
 
 /// Find the bundle that runs `dag_id`: walk, read every candidate's trailer
 /// and manifest, then [`decide`] in precedence order, verifying candidates
-/// through the descriptor they were read with (no reopen, no second parse)
-/// and through `options.disk_cache`.
+/// through the descriptor they were read with (no second parse; see the
+/// module docs for the candidates beyond [`kept_open_budget`]) and through
+/// `options.disk_cache`.
 pub fn find<R>(
     roots: &[PathBuf],
     options: &ScanOptions,
     resolve: R,
-) -> Result<FindOutput, PoolError>
+) -> Result<FindOutput, ScanError>
+where
+    R: FnMut(&str) -> Result<String, String>,
+{
+    find_keeping(roots, options, resolve, kept_open_budget())
+}
+
+/// [`find`], keeping at most `kept_open` candidate descriptors open.
+fn find_keeping<R>(
+    roots: &[PathBuf],
+    options: &ScanOptions,
+    resolve: R,
+    kept_open: usize,
+) -> Result<FindOutput, ScanError>
 where
     R: FnMut(&str) -> Result<String, String>,
 {
     debug_assert!(options.dag_id.is_some());
-    let mut out = scan(roots, options)?;
+    let mut out = scan_keeping(roots, options, kept_open)?;
     let files = std::mem::take(&mut out.files);
     let mut costs = reader::VerifyCost::default();
     let mut signed_by = None;
     let decision = {
         let candidates: Vec<&Bundle> = out.bundles.iter().collect();
         decide(&candidates, resolve, |i| {
-            let (bundle, file) = (&out.bundles[i], &files[i]);
+            let bundle = &out.bundles[i];
+            let reopened;
+            let file = match &files[i] {
+                Some(file) => file,
+                // Not kept open: the same file in the same state, or nothing
+                // (`integrity`, as any file changed since it was read).
+                None => {
+                    reopened = OpenFile::open(&bundle.path)?;
+                    reopened
+                        .ensure_state(&bundle.state)
+                        .map_err(|kind| kind.at(&bundle.path))?;
+                    &reopened
+                }
+            };
             // Digest and (with trusted signers) signature, in one read of
-            // the descriptor the manifest came from.
+            // the file the manifest came from.
             signed_by = file
                 .verify_signed(
                     &bundle.path,
@@ -117,6 +206,9 @@ where
             Ok(())
         })
     };
+    if let Some(err) = decision.incomplete {
+        return Err(ScanError::Exhausted(err));
+    }
     if let Some((i, _)) = &decision.winner {
         out.bundles[*i].verified = true;
         out.bundles[*i].signed_by = signed_by;
@@ -141,10 +233,21 @@ enum Outcome {
     ),
     Rejected(Error, (u64, u64), reader::VerifyCost),
     Skipped(PathBuf, String),
+    /// Opening it failed for want of descriptors or memory.
+    Exhausted(Error),
 }
 
 /// Walk `roots` and read every candidate, in a pool of `options.threads`.
-pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, PoolError> {
+/// With a dag_id, no descriptor is kept ([`ScanOutput::files`] are `None`).
+pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, ScanError> {
+    scan_keeping(roots, options, 0)
+}
+
+fn scan_keeping(
+    roots: &[PathBuf],
+    options: &ScanOptions,
+    kept_open: usize,
+) -> Result<ScanOutput, ScanError> {
     // One `statfs` per root decides both the pool size and how the walk stats.
     let storages: Vec<_> = roots
         .iter()
@@ -152,11 +255,26 @@ pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, Pool
         .collect();
     let threads = crate::filesystem::threads_for_storage(&storages, options.threads);
     let pool = crate::pool::pool(Some(threads))?;
-    Ok(pool.install(|| scan_in_pool(roots, &storages, options)))
+    pool.install(|| scan_in_pool(roots, &storages, options, kept_open))
+        .map_err(ScanError::Exhausted)
 }
 
-fn scan_in_pool(roots: &[PathBuf], storages: &[Storage], options: &ScanOptions) -> ScanOutput {
-    let walk = walk::walk(roots, storages, |entry| visit(&entry, options));
+fn scan_in_pool(
+    roots: &[PathBuf],
+    storages: &[Storage],
+    options: &ScanOptions,
+    kept_open: usize,
+) -> Result<ScanOutput, Error> {
+    let kept = KeptOpen(AtomicUsize::new(kept_open));
+    let walk = walk::walk(roots, storages, |entry| match visit(&entry, options) {
+        Outcome::Bundle(bundle, cost, id, Some(file)) => {
+            Outcome::Bundle(bundle, cost, id, kept.keep(file))
+        }
+        outcome => outcome,
+    });
+    if let Some(err) = walk.exhausted {
+        return Err(err);
+    }
     let outcomes = walk.candidates.into_iter().map(|c| c.found);
 
     let mut out = ScanOutput {
@@ -184,6 +302,8 @@ fn scan_in_pool(roots: &[PathBuf], storages: &[Storage], options: &ScanOptions) 
     for outcome in outcomes {
         match outcome {
             Outcome::NotABundle => {}
+            Outcome::Exhausted(err) => return Err(err),
+            Outcome::Rejected(err, ..) if err.kind.is_exhaustion() => return Err(err),
             Outcome::Skipped(path, reason) => out.skipped.push((path, reason)),
             Outcome::Uninteresting(id) => {
                 first_sight(&mut out.stats, id, reader::VerifyCost::default());
@@ -191,7 +311,9 @@ fn scan_in_pool(roots: &[PathBuf], storages: &[Storage], options: &ScanOptions) 
             Outcome::Bundle(bundle, cost, id, file) => {
                 if first_sight(&mut out.stats, id, cost) {
                     out.bundles.push(*bundle);
-                    out.files.extend(file);
+                    if options.dag_id.is_some() {
+                        out.files.push(file);
+                    }
                 }
             }
             Outcome::Rejected(err, id, cost) => {
@@ -201,7 +323,7 @@ fn scan_in_pool(roots: &[PathBuf], storages: &[Storage], options: &ScanOptions) 
             }
         }
     }
-    out
+    Ok(out)
 }
 
 fn rejected(err: Error, id: (u64, u64)) -> Outcome {
@@ -238,6 +360,7 @@ fn read_candidate(
 ) -> Outcome {
     let open = match opened {
         Ok(open) => open,
+        Err(e) if e.kind.is_exhaustion() => return Outcome::Exhausted(e),
         Err(e) => {
             return match e.kind {
                 ErrorKind::NotABundle(_) => Outcome::NotABundle,
@@ -532,6 +655,80 @@ mod tests {
             }
             Outcome::Rejected(err, ..) => panic!("rejected: {err}"),
             _ => panic!("expected the new bundle"),
+        }
+    }
+
+    fn find_d(root: &Path, kept_open: usize, mut before_verify: impl FnMut()) -> FindOutput {
+        let options = ScanOptions {
+            dag_id: Some("d".into()),
+            threads: Some(2),
+            ..Default::default()
+        };
+        let resolve = |v: &str| {
+            before_verify();
+            Ok(v.to_owned())
+        };
+        find_keeping(&[root.to_path_buf()], &options, resolve, kept_open).unwrap()
+    }
+
+    fn winner(found: &FindOutput) -> Option<&Bundle> {
+        let (i, _) = found.decision.winner.as_ref()?;
+        Some(&found.scan.bundles[*i])
+    }
+
+    #[test]
+    fn a_candidate_whose_descriptor_was_not_kept_is_verified_all_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..5 {
+            bundle(&dir.path().join(format!("b{i}")), b"same", &["d"]);
+        }
+        for kept_open in [0, 2, MAX_KEPT_OPEN] {
+            let found = find_d(dir.path(), kept_open, || {});
+            let kept = found.scan.files.iter().flatten().count();
+            assert!(kept <= kept_open, "{kept} > {kept_open}");
+            let won = winner(&found).unwrap();
+            assert!(won.path.ends_with("b0") && won.verified);
+            assert_eq!(found.decision.shadowed().count(), 4);
+        }
+    }
+
+    #[test]
+    fn a_candidate_replaced_after_its_read_loses_as_changed_kept_open_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("a");
+        bundle(&dir.path().join("b"), b"second", &["d"]);
+        for kept_open in [0, MAX_KEPT_OPEN] {
+            bundle(&first, b"old", &["d"]);
+            // The resolver runs after the walk read `a` and before `a` is
+            // verified: a new build is renamed over it there. Reopened, the
+            // name is another file; kept open, the old file's ctime moved
+            // when it lost its name. Either way `a` is not the file read.
+            let replace = || {
+                bundle(&dir.path().join("new"), b"new", &["d"]);
+                fs::rename(dir.path().join("new"), &first).unwrap();
+            };
+            let found = find_d(dir.path(), kept_open, replace);
+            assert!(winner(&found).unwrap().path.ends_with("b"));
+            match &found.decision.losers[0] {
+                (0, crate::precedence::Loss::Failed(err)) => {
+                    assert!(matches!(err.kind, ErrorKind::Changed(_)), "{err}");
+                }
+                other => panic!("expected `a` to lose as changed: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_never_a_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b");
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOMEM] {
+            let error = std::io::Error::from_raw_os_error(errno);
+            let opened = Err(ErrorKind::io("open", error).at(&path));
+            match read_candidate(opened, &path, &ScanOptions::default(), false) {
+                Outcome::Exhausted(err) => assert_eq!(err.path, path),
+                _ => panic!("errno {errno}: expected the scan to stop"),
+            }
         }
     }
 

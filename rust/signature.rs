@@ -340,6 +340,11 @@ pub fn read_sidecar(bundle: &Path) -> Result<SshSig, ErrorKind> {
                 path.display()
             )))
         }
+        // Out of descriptors or memory says nothing about the signature:
+        // the caller stops instead of rejecting the bundle (`scan.rs`).
+        Err(e) if crate::error::exhausted(&e.into()) => {
+            return Err(ErrorKind::io("open signature file", e.into()))
+        }
         Err(e) => return Err(no_sidecar(format!("cannot open {}: {e}", path.display()))),
     };
     let st = rfs::fstat(&located)
@@ -365,8 +370,17 @@ pub fn read_sidecar(bundle: &Path) -> Result<SshSig, ErrorKind> {
             path.display()
         )));
     }
-    let fd = trusted_path::reopen_regular(&located, &st, CWD, &path, OFlags::NOFOLLOW)
-        .map_err(|e| no_sidecar(format!("cannot open {}: {e}", path.display())))?;
+    let fd =
+        trusted_path::reopen_regular(&located, &st, CWD, &path, OFlags::NOFOLLOW).map_err(|e| {
+            match e {
+                trusted_path::ReopenError::Open(errno) | trusted_path::ReopenError::Stat(errno)
+                    if crate::error::exhausted(&errno.into()) =>
+                {
+                    ErrorKind::io("open signature file", errno.into())
+                }
+                _ => no_sidecar(format!("cannot open {}: {e}", path.display())),
+            }
+        })?;
     let mut raw = Vec::new();
     File::from(fd)
         .take(MAX_SIDECAR_BYTES + 1)

@@ -18,16 +18,27 @@
 //! directory's descriptor, while its directory is open: every per-file system
 //! call is relative to that descriptor instead of re-resolving the whole path.
 //! Results come back sorted: by root, then byte-wise by relative path.
+//!
+//! A file on a mount with `noexec` cannot be executed by anyone, root
+//! included, whatever its mode bits say: where the walk judges from the mode
+//! bits, it asks each mount it meets for `ST_NOEXEC` once ([`Mounts`]).
+//!
+//! Architecture Invariant: what the walk reports never depends on a resource
+//! limit. A listing, stat or open that fails because the process or the
+//! system ran out of descriptors or memory ([`crate::error::exhausted`]) is
+//! not a skip: the walk stops and says so ([`Walk::exhausted`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, OsStr};
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 
+use crate::error::{exhausted, Error, ErrorKind};
 use crate::filesystem::Storage;
 use rustix::fs::{
     self as rfs, Access, AtFlags, Dir, FileType, Mode, OFlags, Stat, Statx, StatxFlags, CWD,
@@ -57,7 +68,8 @@ pub struct WalkStats {
     pub files_seen: u64,
     /// Regular files executable by the caller.
     pub executables: u64,
-    /// Regular files without exec permission for the caller.
+    /// Regular files without exec permission for the caller (including
+    /// those on a `noexec` mount).
     pub not_executable: u64,
     /// FIFOs, sockets and devices.
     pub special: u64,
@@ -79,12 +91,17 @@ impl WalkStats {
 pub struct Walk<T> {
     /// Executables in precedence order: by root, then byte-wise by relative path.
     pub candidates: Vec<Candidate<T>>,
-    /// Paths that could not be examined, with the reason, in path order.
+    /// Paths that could not be examined or used, with the reason, in path
+    /// order (including files with exec bits on a `noexec` mount).
     pub skipped: Vec<(PathBuf, String)>,
     /// Indices of roots that do not exist.
     pub missing_roots: Vec<usize>,
     /// Counters.
     pub stats: WalkStats,
+    /// Where the process or the system ran out of descriptors or memory.
+    /// The walk stopped there: its results are incomplete and must not be
+    /// used to decide anything.
+    pub exhausted: Option<Error>,
 }
 
 /// Where an executable is, for the visitor: a directory descriptor and a
@@ -107,6 +124,7 @@ struct Listing<T> {
     files: Vec<(PathBuf, T)>,
     skipped: Vec<(PathBuf, String)>,
     stats: WalkStats,
+    exhausted: Option<Error>,
 }
 
 impl<T> Default for Listing<T> {
@@ -116,6 +134,20 @@ impl<T> Default for Listing<T> {
             files: Vec::new(),
             skipped: Vec::new(),
             stats: WalkStats::default(),
+            exhausted: None,
+        }
+    }
+}
+
+impl<T> Listing<T> {
+    /// Record a failure of `op` on `path`: a skip with the reason, or, if
+    /// the process ran out of a resource, what stops the walk.
+    fn failed(&mut self, path: PathBuf, op: &'static str, e: io::Error) {
+        if exhausted(&e) {
+            self.exhausted.get_or_insert(ErrorKind::io(op, e).at(path));
+        } else {
+            self.skipped
+                .push((path, format!("cannot {op}: {}", describe(&e))));
         }
     }
 }
@@ -125,9 +157,16 @@ enum Kind<T> {
     Dir((u64, u64)),
     Executable(T),
     NotExecutable,
+    /// Exec bits set, on a mount with `noexec`.
+    OnNoExecMount,
     Special,
     Skipped(String),
+    /// `op` failed because the process or the system ran out of a resource.
+    Exhausted(&'static str, io::Error),
 }
+
+/// The reason given for a file with exec bits on a `noexec` mount.
+const ON_NOEXEC_MOUNT: &str = "not executable: on a file system mounted noexec";
 
 /// Walk `roots` in order, calling `visit` on every executable regular file.
 ///
@@ -144,15 +183,24 @@ where
         skipped: Vec::new(),
         missing_roots: Vec::new(),
         stats: WalkStats::default(),
+        exhausted: None,
     };
     let mut seen: HashSet<(u64, u64)> = HashSet::new();
     let caller = Caller::current();
+    let mounts = Mounts::default();
     for (index, root) in roots.iter().enumerate() {
+        if out.exhausted.is_some() {
+            break;
+        }
         let stat = match rfs::stat(root) {
             Ok(stat) => stat,
             Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => {
                 out.missing_roots.push(index);
                 continue;
+            }
+            Err(e) if exhausted(&e.into()) => {
+                out.exhausted = Some(ErrorKind::io("stat", e.into()).at(root));
+                break;
             }
             Err(e) => {
                 out.skipped.push((root.clone(), describe(&e.into())));
@@ -168,10 +216,13 @@ where
                 Ok(name) => name,
                 Err(_) => continue,
             };
-            let kind = classify_stat(&stat, CWD, &name, root, &caller, &visit);
+            // A file named as a root: its own mount, asked by path.
+            let noexec = || crate::filesystem::noexec_at(root).ok();
+            let kind = classify_stat(&stat, CWD, &name, root, &caller, Some(&noexec), &visit);
             record(&mut listing, PathBuf::new(), root, kind);
             out.stats.add(&listing.stats);
             out.skipped.extend(listing.skipped);
+            out.exhausted = listing.exhausted;
             files = listing.files;
         } else if !seen.insert((stat.st_dev, stat.st_ino)) {
             out.stats.dirs_deduplicated += 1;
@@ -194,7 +245,7 @@ where
             while !level.is_empty() {
                 let listings: Vec<Listing<T>> = level
                     .par_iter()
-                    .map(|(rel, dev)| list(root, rel, how(*dev), &caller, &visit))
+                    .map(|(rel, dev)| list(root, rel, how(*dev), &caller, &mounts, &visit))
                     .collect();
                 let mut next = Vec::new();
                 for listing in listings {
@@ -202,6 +253,12 @@ where
                     files.extend(listing.files);
                     out.skipped.extend(listing.skipped);
                     next.extend(listing.subdirs);
+                    if out.exhausted.is_none() {
+                        out.exhausted = listing.exhausted;
+                    }
+                }
+                if out.exhausted.is_some() {
+                    break;
                 }
                 next.sort_unstable_by(|a, b| bytes(&a.0).cmp(bytes(&b.0)));
                 level = next
@@ -239,7 +296,14 @@ fn bytes(p: &Path) -> &[u8] {
 }
 
 /// List one directory and classify (and visit) its entries.
-fn list<T, F>(root: &Path, rel: &Path, how: StatHow, caller: &Caller, visit: &F) -> Listing<T>
+fn list<T, F>(
+    root: &Path,
+    rel: &Path,
+    how: StatHow,
+    caller: &Caller,
+    mounts: &Mounts,
+    visit: &F,
+) -> Listing<T>
 where
     T: Send,
     F: Fn(Entry<'_>) -> T + Sync,
@@ -256,10 +320,7 @@ where
     }) {
         Ok(found) => found,
         Err(e) => {
-            listing.skipped.push((
-                path,
-                format!("cannot list directory: {}", describe(&e.into())),
-            ));
+            listing.failed(path, "list directory", e.into());
             return listing;
         }
     };
@@ -269,17 +330,16 @@ where
     };
     listing.stats.dirs_visited += 1;
     for e in entry_errors {
-        listing.skipped.push((
-            path.clone(),
-            format!("cannot read directory entry: {}", describe(&e.into())),
-        ));
+        listing.failed(path.clone(), "read directory entry", e.into());
     }
+    // Learnt on first need, by the first executable entry judged from its mode.
+    let here = DirMount::new(dir_fd, mounts);
     let kinds: Vec<(usize, Kind<T>)> = names
         .par_iter()
         .enumerate()
         .map(|(i, (name, file_type))| {
             let child = path.join(OsStr::from_bytes(name.to_bytes()));
-            let kind = classify(*file_type, dir_fd, name, &child, how, caller, visit);
+            let kind = classify(*file_type, dir_fd, name, &child, how, caller, &here, visit);
             (i, kind)
         })
         .collect();
@@ -323,15 +383,23 @@ fn record<T>(listing: &mut Listing<T>, rel: PathBuf, path: &Path, kind: Kind<T>)
             listing.files.push((rel, found));
         }
         Kind::NotExecutable => listing.stats.not_executable += 1,
+        Kind::OnNoExecMount => {
+            listing.stats.not_executable += 1;
+            listing
+                .skipped
+                .push((path.to_path_buf(), ON_NOEXEC_MOUNT.into()));
+        }
         Kind::Special => listing.stats.special += 1,
         Kind::Skipped(reason) => listing.skipped.push((path.to_path_buf(), reason)),
+        Kind::Exhausted(op, e) => listing.failed(path.to_path_buf(), op, e),
     }
     listing.stats.files_seen += 1;
 }
 
 /// Classify one entry with ONE stat call (following symlinks), which
-/// answers type, exec permission, size and identity at once; entries the
-/// directory already names as FIFOs, sockets or devices cost nothing.
+/// answers type, exec permission, size, identity and mount at once; entries
+/// the directory already names as FIFOs, sockets or devices cost nothing.
+#[allow(clippy::too_many_arguments)]
 fn classify<T, F>(
     file_type: FileType,
     dir: BorrowedFd<'_>,
@@ -339,6 +407,7 @@ fn classify<T, F>(
     path: &Path,
     how: StatHow,
     caller: &Caller,
+    here: &DirMount<'_>,
     visit: &F,
 ) -> Kind<T>
 where
@@ -350,8 +419,8 @@ where
         }
         _ => {}
     }
-    let stat = match stat_entry(dir, name, how) {
-        Ok(stat) => stat,
+    let (stat, mnt_id) = match stat_entry(dir, name, how) {
+        Ok(found) => found,
         Err(rustix::io::Errno::NOENT) if file_type == FileType::Symlink => {
             return Kind::Skipped("dangling symlink".into())
         }
@@ -360,15 +429,19 @@ where
             return Kind::NotExecutable
         }
         Err(rustix::io::Errno::LOOP) => return Kind::Skipped("symlink loop".into()),
+        Err(e) if exhausted(&e.into()) => return Kind::Exhausted("stat", e.into()),
         Err(e) => return Kind::Skipped(format!("cannot stat: {}", describe(&e.into()))),
     };
-    classify_stat(&stat, dir, name, path, caller, visit)
+    // Whether the file is on this directory's mount, and that mount is
+    // `noexec`: asked only where the mode bits would otherwise decide.
+    let noexec = || here.noexec_of(&stat, mnt_id, file_type);
+    classify_stat(&stat, dir, name, path, caller, Some(&noexec), visit)
 }
 
 /// How the walk asks for an entry's attributes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatHow {
-    /// `fstatat`: the file system revalidates cached attributes as it
+    /// As `fstatat`: the file system revalidates cached attributes as it
     /// always does (NFS after `acregmin`..`acregmax`, FUSE after the
     /// mount's attribute timeout).
     Revalidate,
@@ -385,18 +458,22 @@ pub enum StatHow {
     FromLookup,
 }
 
-/// What `fstatat(dir, name)` (following symlinks) says, asked `how`.
+/// What `fstatat(dir, name)` (following symlinks) says, asked `how`, and
+/// the id of the mount the file is on (`STATX_MNT_ID`, Linux 5.8+).
 ///
-/// Nothing read through a descriptor trusts these attributes alone:
+/// One `statx` call: with `AT_STATX_SYNC_AS_STAT` it is `fstatat` with the
+/// mount id added. Nothing read through a descriptor trusts these attributes alone:
 /// `OpenFile::ensure_unchanged` compares them with the descriptor's own
 /// `fstat` (which does revalidate) before a digest is remembered or a bundle
 /// wins, and a mismatch re-reads the name as it is now. Kernels without
-/// `statx` (before 4.11, old container sandboxes) get the plain `fstatat`.
-fn stat_entry(dir: BorrowedFd<'_>, name: &CStr, how: StatHow) -> rustix::io::Result<Stat> {
-    if how == StatHow::Revalidate {
-        return rfs::statat(dir, name, AtFlags::empty());
-    }
-    let wanted = StatxFlags::BASIC_STATS;
+/// `statx` (before 4.11, sandboxes that refuse it) get the plain `fstatat`
+/// and no mount id.
+fn stat_entry(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    how: StatHow,
+) -> rustix::io::Result<(Stat, Option<u64>)> {
+    let wanted = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID;
     let needed = StatxFlags::TYPE
         | StatxFlags::MODE
         | StatxFlags::UID
@@ -405,12 +482,22 @@ fn stat_entry(dir: BorrowedFd<'_>, name: &CStr, how: StatHow) -> rustix::io::Res
         | StatxFlags::MTIME
         | StatxFlags::CTIME;
     // NO_AUTOMOUNT: what `fstatat` does implicitly.
-    let flags = AtFlags::STATX_DONT_SYNC | AtFlags::NO_AUTOMOUNT;
+    let flags = match how {
+        StatHow::Revalidate => AtFlags::NO_AUTOMOUNT,
+        StatHow::FromLookup => AtFlags::STATX_DONT_SYNC | AtFlags::NO_AUTOMOUNT,
+    };
     match rfs::statx(dir, name, flags, wanted) {
-        Ok(x) if StatxFlags::from_bits_retain(x.stx_mask).contains(needed) => Ok(stat_of(&x)),
-        // A file system that leaves out a field the walk relies on is asked
-        // the classic way.
-        Ok(_) | Err(rustix::io::Errno::NOSYS) => rfs::statat(dir, name, AtFlags::empty()),
+        Ok(x) if StatxFlags::from_bits_retain(x.stx_mask).contains(needed) => {
+            let mount = StatxFlags::from_bits_retain(x.stx_mask)
+                .contains(StatxFlags::MNT_ID)
+                .then_some(x.stx_mnt_id);
+            Ok((stat_of(&x), mount))
+        }
+        // A file system that leaves out a field the walk relies on, and a
+        // kernel or sandbox without `statx`, are asked the classic way.
+        Ok(_) | Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
+            rfs::statat(dir, name, AtFlags::empty()).map(|st| (st, None))
+        }
         Err(e) => Err(e),
     }
 }
@@ -438,12 +525,17 @@ fn stat_of(x: &Statx) -> Stat {
     st
 }
 
+/// `noexec`, when given, says whether the file is known to be on a mount
+/// with `noexec` (`Some(true)`), known to be on one without it
+/// (`Some(false)`), or cannot say (`None`).
+#[allow(clippy::too_many_arguments)]
 fn classify_stat<T, F>(
     stat: &Stat,
     dir: BorrowedFd<'_>,
     name: &CStr,
     path: &Path,
     caller: &Caller,
+    noexec: Option<&dyn Fn() -> Option<bool>>,
     visit: &F,
 ) -> Kind<T>
 where
@@ -451,20 +543,30 @@ where
 {
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::Directory => Kind::Dir((stat.st_dev, stat.st_ino)),
-        FileType::RegularFile => {
-            if caller.may_execute(stat, dir, name) {
-                Kind::Executable(visit(Entry {
-                    dir,
-                    name,
-                    path,
-                    stat,
-                }))
-            } else {
-                Kind::NotExecutable
-            }
-        }
+        FileType::RegularFile => match caller.permission(stat, noexec, dir, name) {
+            Permission::Executable => Kind::Executable(visit(Entry {
+                dir,
+                name,
+                path,
+                stat,
+            })),
+            Permission::NotExecutable => Kind::NotExecutable,
+            Permission::OnNoExecMount => Kind::OnNoExecMount,
+        },
         _ => Kind::Special,
     }
+}
+
+/// Whether the caller may execute a regular file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// It may.
+    Executable,
+    /// No exec bit for the caller (or an ACL or security module says no).
+    NotExecutable,
+    /// Exec bits set, but the file is on a mount with `noexec`, where no
+    /// one may execute anything.
+    OnNoExecMount,
 }
 
 /// Who is walking: the real uid, as `faccessat` judges it.
@@ -482,25 +584,132 @@ impl Caller {
     }
 
     /// Whether the caller may execute the regular file `stat` describes
-    /// (`dir`/`name`): the spec's "executable bit set for the invoking user".
+    /// (`dir`/`name`): the spec's "executable bit set for the invoking user",
+    /// as Airflow's own walk asks it (`access(X_OK)`).
     ///
-    /// Decided from the mode bits where they are the whole answer -- no x
-    /// bit at all; root (any x bit, as the kernel grants it); the file's
-    /// owner (the owner's bit, which ACLs never override) -- and by
-    /// `faccessat(X_OK)` otherwise, where an ACL may grant or deny what the
-    /// group and other bits say.
-    pub fn may_execute(&self, stat: &Stat, dir: BorrowedFd<'_>, name: &CStr) -> bool {
+    /// Decided without a system call where the answer is known: no x bit
+    /// at all; a file on a `noexec` mount (`noexec` asked only now, and
+    /// only for files with an x bit); root (any x bit, as the kernel grants
+    /// it) and the file's owner (the owner's bit, which ACLs never override)
+    /// on a mount known to allow exec. Otherwise `faccessat(X_OK)`, which
+    /// weighs ACLs and the mount of the file the name leads to.
+    pub fn permission(
+        &self,
+        stat: &Stat,
+        noexec: Option<&dyn Fn() -> Option<bool>>,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+    ) -> Permission {
         let mode = stat.st_mode;
         if mode & 0o111 == 0 {
-            return false;
+            return Permission::NotExecutable;
         }
-        if self.uid == 0 {
-            return true;
+        let by_mode = |allowed: bool| {
+            if allowed {
+                Permission::Executable
+            } else {
+                Permission::NotExecutable
+            }
+        };
+        match noexec.and_then(|noexec| noexec()) {
+            Some(true) => Permission::OnNoExecMount,
+            Some(false) if self.uid == 0 => Permission::Executable,
+            Some(false) if self.uid == stat.st_uid => by_mode(mode & 0o100 != 0),
+            _ => by_mode(rfs::accessat(dir, name, Access::EXEC_OK, AtFlags::empty()).is_ok()),
         }
-        if self.uid == stat.st_uid {
-            return mode & 0o100 != 0;
+    }
+}
+
+/// Whether each mount a walk meets is mounted `noexec`, asked once per mount.
+///
+/// Keyed by mount id (`STATX_MNT_ID`), not by device: one file system can
+/// be mounted twice, once with `noexec` and once without (two bind mounts
+/// or container volumes from the same disk), and `ST_NOEXEC` is a property
+/// of the mount. Where the kernel gives no mount id (before Linux 5.8),
+/// nothing is remembered: each directory's own mount is asked.
+#[derive(Default)]
+struct Mounts(Mutex<HashMap<u64, bool>>);
+
+impl Mounts {
+    /// Whether the mount `id` is `noexec`; `learn` asks the kernel, the
+    /// first time only (an answer it cannot give is not remembered).
+    fn noexec(&self, id: u64, learn: impl FnOnce() -> Option<bool>) -> Option<bool> {
+        let known = |mounts: &Mutex<HashMap<u64, bool>>| {
+            mounts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&id)
+                .copied()
+        };
+        if let Some(noexec) = known(&self.0) {
+            return Some(noexec);
         }
-        rfs::accessat(dir, name, Access::EXEC_OK, AtFlags::empty()).is_ok()
+        // Asked without the lock: another thread asking the same is harmless.
+        let noexec = learn()?;
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, noexec);
+        Some(noexec)
+    }
+}
+
+/// The mount of a directory being listed, learnt from its descriptor on
+/// first need: one `statx` for its mount id (no round trip, even on a network file
+/// system), and [`Mounts`] for its `noexec` flag.
+struct DirMount<'a> {
+    dir: BorrowedFd<'a>,
+    mounts: &'a Mounts,
+    found: OnceLock<Option<Mount>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Mount {
+    id: Option<u64>,
+    dev: u64,
+    noexec: bool,
+}
+
+impl<'a> DirMount<'a> {
+    fn new(dir: BorrowedFd<'a>, mounts: &'a Mounts) -> Self {
+        DirMount {
+            dir,
+            mounts,
+            found: OnceLock::new(),
+        }
+    }
+
+    /// Whether the entry (its stat, mount id and directory entry type) is
+    /// on this directory's mount, and if so that mount's `noexec` flag;
+    /// `None` when that cannot be told.
+    fn noexec_of(&self, stat: &Stat, mnt_id: Option<u64>, file_type: FileType) -> Option<bool> {
+        let mount = self.found.get_or_init(|| self.learn()).as_ref()?;
+        let here = match (mount.id, mnt_id) {
+            (Some(ours), Some(its)) => ours == its,
+            // Without mount ids: a regular file named in this directory (not
+            // a symlink, which may lead to another mount) on this device.
+            _ => file_type == FileType::RegularFile && stat.st_dev == mount.dev,
+        };
+        here.then_some(mount.noexec)
+    }
+
+    fn learn(&self) -> Option<Mount> {
+        let flags = AtFlags::EMPTY_PATH | AtFlags::STATX_DONT_SYNC;
+        let (id, dev) = match rfs::statx(self.dir, c"", flags, StatxFlags::MNT_ID) {
+            Ok(x) => (
+                StatxFlags::from_bits_retain(x.stx_mask)
+                    .contains(StatxFlags::MNT_ID)
+                    .then_some(x.stx_mnt_id),
+                rfs::makedev(x.stx_dev_major, x.stx_dev_minor),
+            ),
+            Err(_) => (None, rfs::fstat(self.dir).ok()?.st_dev),
+        };
+        let ask = || crate::filesystem::noexec(self.dir).ok();
+        let noexec = match id {
+            Some(id) => self.mounts.noexec(id, ask)?,
+            None => ask()?,
+        };
+        Some(Mount { id, dev, noexec })
     }
 }
 
@@ -627,6 +836,48 @@ mod tests {
     }
 
     #[test]
+    fn a_mount_is_asked_for_noexec_once() {
+        let mounts = Mounts::default();
+        let asked = std::cell::Cell::new(0);
+        let learn = |answer| {
+            asked.set(asked.get() + 1);
+            Some(answer)
+        };
+        assert_eq!(mounts.noexec(7, || learn(true)), Some(true));
+        assert_eq!(mounts.noexec(7, || learn(false)), Some(true));
+        assert_eq!(mounts.noexec(9, || learn(false)), Some(false));
+        assert_eq!(asked.get(), 2);
+        // An answer the kernel could not give is asked again next time.
+        assert_eq!(mounts.noexec(8, || None), None);
+        assert_eq!(mounts.noexec(8, || learn(false)), Some(false));
+    }
+
+    #[test]
+    fn only_a_file_on_the_directorys_own_mount_takes_its_noexec_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        exe(&dir.path().join("exe"));
+        // A symlink to a file on another mount (procfs).
+        symlink("/proc/self/status", dir.path().join("elsewhere")).unwrap();
+        let fd = rfs::open(
+            dir.path(),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        let mounts = Mounts::default();
+        let here = DirMount::new(fd.as_fd(), &mounts);
+        let expected = crate::filesystem::noexec(fd.as_fd()).unwrap();
+        let judged = |name: &str, file_type| {
+            let name = CString::new(name).unwrap();
+            let (stat, mnt_id) = stat_entry(fd.as_fd(), &name, StatHow::Revalidate).unwrap();
+            here.noexec_of(&stat, mnt_id, file_type)
+        };
+        assert_eq!(judged("exe", FileType::RegularFile), Some(expected));
+        assert_eq!(judged("elsewhere", FileType::Symlink), None);
+        assert_eq!(mounts.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
     fn the_statx_of_an_entry_says_what_fstatat_says() {
         let dir = tempfile::tempdir().unwrap();
         exe(&dir.path().join("exe"));
@@ -640,8 +891,8 @@ mod tests {
         .unwrap();
         for name in ["exe", "sub", "link"] {
             let name = CString::new(name).unwrap();
-            let ours = stat_entry(fd.as_fd(), &name, StatHow::FromLookup).unwrap();
-            let plain = stat_entry(fd.as_fd(), &name, StatHow::Revalidate).unwrap();
+            let (ours, _) = stat_entry(fd.as_fd(), &name, StatHow::FromLookup).unwrap();
+            let (plain, _) = stat_entry(fd.as_fd(), &name, StatHow::Revalidate).unwrap();
             let theirs = rfs::statat(&fd, &name, AtFlags::empty()).unwrap();
             let fields = |st: &Stat| {
                 (

@@ -843,4 +843,4 @@ def test_missing_bundle_mentions_files_not_read_for_lack_of_the_execute_bit(
     (finding,) = site.check("--json").json()["findings"]
     assert finding["code"] == "missing-bundle"
     assert "no bundle under" in finding["message"]
-    assert "(1 file without +x not read)" in finding["message"]
+    assert "(1 file without +x or on a noexec mount not read)" in finding["message"]

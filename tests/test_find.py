@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 from pathlib import Path
 
 import pytest
+from _signing import allowed, keygen, line, make_bundle, needs_ssh_keygen, ssh_sign
 
 import afbundle
 from afbundle import _core
@@ -478,3 +481,155 @@ def test_integrity_errors_carry_expected_and_actual(tmp_path) -> None:
     assert caught.value.expected is not None and caught.value.actual is not None
     assert caught.value.expected != caught.value.actual
     assert caught.value.actual in str(caught.value)
+
+
+# --- resource limits -------------------------------------------------------------------------
+
+
+def limited_duplicates(root: Path, count: int = 80) -> Path:
+    """A tree whose precedence winner is met last by a breadth-first walk.
+
+    ``a/first`` comes first byte-wise but sits one level down; ``count``
+    duplicates of the dag_id sit directly in the root, where the walk reads
+    them (and a find used to keep each one's descriptor) before it lists ``a``.
+    """
+    first = write_bundle(root / "a" / "first")
+    for i in range(count):
+        write_bundle(root / f"b{i:03d}", binary=f"duplicate {i}".encode())
+    return first
+
+
+def test_the_open_file_limit_does_not_change_the_winner(tmp_path, python_child) -> None:
+    """More duplicates than RLIMIT_NOFILE: find names scan's winner, and nothing is skipped."""
+    first = limited_duplicates(tmp_path)
+    proc = python_child(
+        f"""
+        import json, resource, afbundle, afbundle._report
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        skips = []
+
+        class Log:
+            def debug(self, event, **kw):
+                if event == "Skipping path":
+                    skips.append(kw)
+
+            def warning(self, event, **kw):
+                pass
+
+        found = afbundle.find({str(tmp_path)!r}, "tutorial_dag", log=Log())
+        report = afbundle.scan({str(tmp_path)!r})
+        print(json.dumps({{
+            "find": str(found.path),
+            "scan": str(report.winner("tutorial_dag").path),
+            "skips": skips + [str(s.path) for s in report.skipped],
+            "bundles": len(report.bundles),
+        }}))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result == {"find": str(first), "scan": str(first), "skips": [], "bundles": 81}
+
+
+def test_running_out_of_descriptors_is_an_error_never_another_winner(
+    tmp_path, python_child
+) -> None:
+    """With 0, 1, 2, ... descriptors left, find either returns the precedence winner
+    or raises OSError(EMFILE) naming a path: a file it could not open never loses
+    quietly to a later one."""
+    first = limited_duplicates(tmp_path, count=20)
+    proc = python_child(
+        f"""
+        import errno, json, os, resource, afbundle, afbundle._report
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        root = {str(tmp_path)!r}
+        afbundle.find(root, "tutorial_dag", persistent_cache=False)  # imports settled
+        outcomes = []
+        for free in range(24):
+            held = []
+            try:
+                while True:
+                    held.append(os.open("/dev/null", os.O_RDONLY))
+            except OSError:
+                pass
+            for fd in held[:free]:
+                os.close(fd)
+            try:
+                found = afbundle.find(root, "tutorial_dag", persistent_cache=False)
+                outcome = ["found", str(found.path)]
+            except OSError as exc:
+                outcome = [type(exc).__name__, exc.errno, exc.filename, str(exc)]
+            for fd in held[free:]:
+                os.close(fd)
+            outcomes.append(outcome)
+        print(json.dumps(outcomes))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    outcomes = json.loads(proc.stdout)
+    for outcome in outcomes:
+        if outcome[0] == "found":
+            assert outcome[1] == str(first)
+        else:
+            kind, code, filename, message = outcome
+            assert (kind, code) == ("OSError", errno.EMFILE), outcome
+            assert filename and filename.startswith(str(tmp_path)), outcome
+            assert "Too many open files" in message
+    assert outcomes[0][0] == "OSError"  # not even the root could be listed
+    assert outcomes[-1] == ["found", str(first)]
+
+
+@needs_ssh_keygen
+def test_running_out_of_descriptors_at_a_signature_is_an_error_not_a_rejection(
+    tmp_path, python_child
+) -> None:
+    """With trusted signers, a scan opens each bundle and then its ``.sig``: when the
+    second open finds no descriptor left, that is not an unsigned bundle."""
+    key = keygen(tmp_path, "release")
+    signers = allowed(tmp_path, line("release", key))
+    root = tmp_path / "root"
+    first = make_bundle(root / "a")
+    ssh_sign(first, key)
+    for name in ("b", "c"):
+        ssh_sign(make_bundle(root / name, payload=name.encode()), key)
+    proc = python_child(
+        f"""
+        import json, os, resource, afbundle, afbundle._report
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        signers = afbundle.TrustedSigners({str(signers)!r})
+        def scan():
+            report = afbundle.scan(
+                {str(root)!r}, trusted_signers=signers, threads=1, persistent_cache=False
+            )
+            return ["report", str(report.winner("etl").path), [r.kind for r in report.rejected]]
+        scan()  # imports settled
+        outcomes = []
+        for free in range(8):
+            held = []
+            try:
+                while True:
+                    held.append(os.open("/dev/null", os.O_RDONLY))
+            except OSError:
+                pass
+            for fd in held[:free]:
+                os.close(fd)
+            try:
+                outcome = scan()
+            except OSError as exc:
+                outcome = [type(exc).__name__, exc.errno, exc.filename, exc.strerror]
+            for fd in held[free:]:
+                os.close(fd)
+            outcomes.append(outcome)
+        print(json.dumps(outcomes))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    outcomes = json.loads(proc.stdout)
+    for outcome in outcomes:
+        assert outcome[0] == "report" or outcome[:2] == ["OSError", errno.EMFILE], outcome
+        assert outcome in (["report", str(first), []], ["OSError", errno.EMFILE, *outcome[2:]])
+    # One descriptor short of the .sig (one thread: the directory, the bundle, its .sig).
+    assert [str(first), "cannot open signature file: Too many open files"] in [
+        o[2:] for o in outcomes
+    ], outcomes
+    assert outcomes[-1] == ["report", str(first), []]

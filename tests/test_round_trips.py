@@ -1,7 +1,8 @@
 """System calls per directory entry: on a network file system each one is a round trip.
 
-The walk classifies an entry with one ``fstatat`` and opens only executables
-large enough to hold a trailer, reading trailer and manifest in one ``pread``.
+The walk classifies an entry with one stat call (``statx``, as ``fstatat``) and opens
+only executables large enough to hold a trailer, reading trailer and manifest in one
+``pread``.
 These tests count system calls with ``strace -c -f`` (Debian's ``strace``), as
 the difference between two runs whose trees differ only in the number of
 files of one kind, so interpreter start-up and imports cancel out. They keep

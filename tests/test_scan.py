@@ -9,8 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
+import shutil
 import socket
 import stat
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -377,6 +382,133 @@ def test_an_unreadable_root_is_skipped_or_missing_never_an_exception(shared_tmp,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["0", "1"]
+
+
+# --- noexec mounts --------------------------------------------------------------------------
+
+
+def in_mount_namespace(mounts: str, code: str, *args: object) -> subprocess.CompletedProcess:
+    """Run the shell commands ``mounts``, then the Python ``code`` (``sys.argv[1:]`` =
+    ``args``), in a private mount namespace: the mounts exist only for that child.
+
+    Skips (with the reason) where a mount namespace cannot be made: the tests
+    run as root here and in CI, so there they run."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a noexec file system needs root (CI runs the tests as root)")
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) from util-linux is not installed")
+    script = f"set -eu\n{mounts}\n" + 'exec "$0" -c "$@"'
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a private mount namespace: {probe.stderr.strip()}")
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    proc = subprocess.run(
+        [*unshare, "sh", "-c", script, sys.executable, textwrap.dedent(code), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+NOEXEC_CHILD = """
+import json, os, sys
+import afbundle, afbundle._report
+try:  # the differential oracle: Airflow's own coordinator (airflow extra)
+    from airflow.sdk.coordinators.executable import coordinator as upstream
+    from airflow.sdk.execution_time.schema import get_schema_version_migrator
+    get_schema_version_migrator().resolve_version("2026-06-16")  # its imports, before setuid
+except ImportError:
+    upstream = None
+roots, uid = sys.argv[1].split(os.pathsep), int(sys.argv[2])
+if uid:  # as the bundles' owner, whose exec bit the walk reads from the mode
+    import pwd
+    os.setgroups([])
+    os.setgid(pwd.getpwuid(uid).pw_gid)
+    os.setuid(uid)
+skips = []
+
+class Log:
+    def debug(self, event, **kw):
+        if event == "Skipping path":
+            skips.append([kw["path"], kw["reason"]])
+
+    def warning(self, event, **kw):
+        pass
+
+found = afbundle.find(roots, "tutorial_dag", log=Log(), persistent_cache=False)
+report = afbundle.scan(roots, persistent_cache=False)
+theirs = None
+if upstream is not None:
+    from pathlib import Path
+    theirs = str(upstream._Bundle.find([Path(r) for r in roots], "tutorial_dag").path)
+print(json.dumps({
+    "find": str(found.path),
+    "find_skips": skips,
+    "scan": str(report.winner("tutorial_dag").path),
+    "scan_skips": [[str(s.path), s.reason] for s in report.skipped],
+    "not_executable": report.stats.not_executable,
+    "upstream": theirs,
+}))
+"""
+
+
+@pytest.mark.parametrize("who", ["root", "owner"])
+def test_a_bundle_on_a_noexec_mount_never_shadows_a_runnable_one(shared_tmp, who: str) -> None:
+    """``a`` comes first but is mounted noexec (a bind mount: the same file system
+    as ``b``, so only a per-mount answer is right for both): the runnable ``b`` wins,
+    as with Airflow's own coordinator, and ``a`` is reported with the reason.
+
+    Root and the file's owner are the callers whose exec permission the walk
+    reads from the mode bits."""
+    root = shared_tmp / "root"
+    shadowing = write_bundle(root / "a" / "first")
+    runnable = write_bundle(root / "b" / "second", binary=b"another build")
+    uid = 0
+    if who == "owner":
+        uid = pwd.getpwnam("nobody").pw_uid
+        for path in [root, root / "a", shadowing, root / "b", runnable]:
+            os.chown(path, uid, uid)
+    proc = in_mount_namespace(
+        f"mount --bind {root / 'a'} {root / 'a'}\nmount -o remount,bind,noexec {root / 'a'}",
+        NOEXEC_CHILD,
+        root,
+        uid,
+    )
+    result = json.loads(proc.stdout)
+    reason = "not executable: on a file system mounted noexec"
+    assert result == {
+        "find": str(runnable),
+        "find_skips": [[str(shadowing), reason]],
+        "scan": str(runnable),
+        "scan_skips": [[str(shadowing), reason]],
+        "not_executable": 1,
+        "upstream": result["upstream"] and str(runnable),
+    }
+
+
+def test_a_root_on_a_noexec_file_system_is_never_run(tmp_path) -> None:
+    """A separate noexec file system (tmpfs), walked as a directory and named as a
+    file root: neither shadows the runnable bundle in the last root."""
+    nx = tmp_path / "nx"
+    nx.mkdir()
+    staged = write_bundle(tmp_path / "staged" / "first")
+    runnable = write_bundle(tmp_path / "ok" / "second", binary=b"another build")
+    proc = in_mount_namespace(
+        f"mount -t tmpfs -o noexec tmpfs {nx}\ncp -p {staged} {nx / 'first'}",
+        NOEXEC_CHILD,
+        os.pathsep.join(map(str, [nx, nx / "first", tmp_path / "ok"])),
+        0,
+    )
+    result = json.loads(proc.stdout)
+    reason = "not executable: on a file system mounted noexec"
+    assert result["find"] == result["scan"] == str(runnable)
+    assert result["upstream"] in (None, str(runnable))
+    assert result["scan_skips"] == [[str(nx / "first"), reason]] * 2
+    assert result["not_executable"] == 2
 
 
 # --- what gets rejected ----------------------------------------------------------------------

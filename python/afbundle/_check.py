@@ -916,8 +916,11 @@ def _check_dag(
         else:
             why = f"no bundle under {where} declares it"
             skipped = report.stats.not_executable
-            if skipped:  # a bundle deployed without +x is never read, by workers either
-                why += f" ({skipped} file{'' if skipped == 1 else 's'} without +x not read)"
+            if skipped:  # nor would a worker run a bundle without +x or on a noexec mount
+                why += (
+                    f" ({skipped} file{'' if skipped == 1 else 's'} without +x"
+                    " or on a noexec mount not read)"
+                )
         if missing:
             why += f" (missing roots: {', '.join(map(os.fsdecode, missing))})"
         return [

@@ -26,7 +26,8 @@ class ScanReport:
         roots: the roots, in the order given (the first has precedence).
         bundles: readable bundles, in precedence order.
         rejected: files with the bundle magic that were refused.
-        skipped: paths the walk could not examine.
+        skipped: paths the walk could not examine or use, with the reason (including
+            files with exec bits on a ``noexec`` mount).
         duplicates: dag_id -> every bundle path declaring it, the winner first
             (when there is one), then the others in precedence order; only
             dag_ids declared by more than one bundle appear.

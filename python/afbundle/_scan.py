@@ -177,6 +177,11 @@ def scan(
     :class:`TrustedSigners`), bundles without a valid signature by one of
     them are rejections too (kind ``signature``).
 
+    Raises:
+        OSError: the process or the system ran out of descriptors or memory
+            (``EMFILE``, ``ENFILE``, ``ENOMEM``; ``filename`` is the path): a
+            report missing that file could name another winner.
+
     Example:
         >>> report = afbundle.scan(["/opt/airflow/executable-bundles"])
         >>> [(str(b.path), b.dag_ids) for b in report.bundles]
@@ -269,6 +274,12 @@ def find(
         BundleNotFoundError: no usable bundle declares ``dag_id``; its message
             names the rejected candidates and what was searched.
         BundleSignatureError: the ``trusted_signers`` file is unusable.
+        OSError: the process or the system ran out of descriptors or memory
+            (``EMFILE``, ``ENFILE``, ``ENOMEM``; ``filename`` is the path) while
+            walking, reading or verifying: never a quiet skip that lets a later
+            bundle win. The answer does not depend on ``RLIMIT_NOFILE`` otherwise:
+            at most 64 candidates keep a descriptor open, the others are opened
+            again (and must be unchanged) when their turn comes.
 
     Example:
         >>> bundle = afbundle.find("/opt/airflow/executable-bundles", "example_dag")

@@ -13,7 +13,7 @@ import os
 import pty
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -45,14 +45,23 @@ class Run:
         return document
 
 
-def afbundle(*args: Any, cwd: Path | None = None, env: dict[str, str] | None = None) -> Run:
-    """Run ``python -m afbundle ARGS`` and check that no failure ever shows a traceback."""
+def afbundle(
+    *args: Any,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], object] | None = None,
+) -> Run:
+    """Run ``python -m afbundle ARGS`` and check that no failure ever shows a traceback.
+
+    ``preexec_fn`` runs in the child before the command (e.g. to lower a resource limit).
+    """
     proc = subprocess.run(
         [sys.executable, "-m", "afbundle", *map(str, args)],
         capture_output=True,
         cwd=cwd,
         env={**os.environ, **(env or {})},
         timeout=60,
+        preexec_fn=preexec_fn,
     )
     run = Run(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", errors="replace"))
     assert "Traceback" not in run.stderr, run.stderr

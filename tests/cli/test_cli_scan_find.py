@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,24 @@ def test_scan_and_find_use_the_cache_dir_given_and_no_cache_leaves_it_alone(
     assert found.code == 0 and found.out.strip() == str((tmp_path / "root" / "b").resolve())
     both = afbundle("scan", tmp_path / "root", "--cache-dir", cache, "--no-cache")
     assert both.code == 2
+
+
+def test_find_prints_the_precedence_winner_whatever_the_open_file_limit(tmp_path: Path) -> None:
+    """80 duplicates under a 64-descriptor limit: the CLI prints the winner scan names
+    (it used to print a later duplicate, with exit status 0)."""
+    root = tmp_path / "root"
+    first = write_bundle(root / "a" / "first")  # first byte-wise, but one level down
+    for i in range(80):
+        write_bundle(root / f"b{i:03d}", binary=f"duplicate {i}".encode())
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    run = afbundle("find", "tutorial_dag", root, preexec_fn=limit)
+    assert (run.code, run.out) == (0, f"{first}\n"), run.stderr
+    document = afbundle("scan", root, "--json", preexec_fn=limit).json()
+    assert document["skipped"] == []
+    assert document["bundles"][0]["path"] == str(first)
 
 
 def test_find_warns_about_a_missing_root_among_several(bundle_tree: Path, tmp_path: Path) -> None:
