@@ -9,9 +9,11 @@ leave a marker file if it were ever run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -940,6 +942,35 @@ def test_a_dag_file_that_forks_gets_one_report(clean_site: Site) -> None:
     assert run.code == 0, run.err
     assert run.json()["findings"] == []  # one JSON document, not one per process
     assert "after the fork" in run.err
+
+
+def test_a_daemon_a_dag_file_starts_does_not_hold_the_commands_output(clean_site: Site) -> None:
+    """A process that leaves the loader's process group outlives it, but holds none of
+    the command's own pipes: whoever reads the command's output sees it end."""
+    pid_file = clean_site.base / "daemon-pid"
+    clean_site.dag(
+        "daemon",
+        f"""\
+        from airflow.sdk import dag
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            open({str(pid_file)!r}, "w").write(str(os.getpid()))
+            time.sleep(600)
+            os._exit(0)
+        """,
+    )
+    try:
+        run = clean_site.check("--json", timeout=120)  # the hang guard
+        assert run.code == 0, run.err
+        assert run.json()["findings"] == []
+    finally:
+        for _ in range(100):
+            if pid_file.exists() and pid_file.read_text():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+                break
+            time.sleep(0.1)
 
 
 def test_a_coordinator_module_that_hangs_on_import_times_out_with_exit_2(tmp_path: Path) -> None:
