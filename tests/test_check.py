@@ -9,12 +9,15 @@ leave a marker file if it were ever run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -103,14 +106,23 @@ class Site:
         return env
 
     def check(
-        self, *args: Any, dags: bool = True, cwd: Path | None = None, dag_tracebacks: bool = False
+        self,
+        *args: Any,
+        dags: bool = True,
+        cwd: Path | None = None,
+        dag_tracebacks: bool = False,
+        timeout: float = 180,
+        stdin: bytes = b"",
     ) -> Run:
         """``afbundle check`` in a fresh process; a traceback on stderr fails the test, except,
-        with ``dag_tracebacks``, those Airflow logs for a DAG file that fails to import."""
+        with ``dag_tracebacks``, those Airflow logs for a DAG file that fails to import.
+        ``timeout`` is a hang guard; ``stdin`` what the command is given to read."""
         argv = [sys.executable, "-m", "afbundle", "check", *map(str, args)]
         if dags:
             argv += ["--dags", str(self.dags)]
-        proc = subprocess.run(argv, capture_output=True, env=self.environ(), timeout=180, cwd=cwd)
+        proc = subprocess.run(
+            argv, capture_output=True, env=self.environ(), timeout=timeout, cwd=cwd, input=stdin
+        )
         run = Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
         lines = run.err.splitlines()
         for i, line in enumerate(lines):
@@ -844,3 +856,219 @@ def test_missing_bundle_mentions_files_not_read_for_lack_of_the_execute_bit(
     assert finding["code"] == "missing-bundle"
     assert "no bundle under" in finding["message"]
     assert "(1 file without +x or on a noexec mount not read)" in finding["message"]
+
+
+# --------------------------------------------------------------------------- user code in a child
+
+
+def _modules(site: Site, **modules: str) -> Path:
+    """Python modules on the PYTHONPATH of the check (coordinator classes)."""
+    folder = site.base / "modules"
+    folder.mkdir(exist_ok=True)
+    for name, body in modules.items():
+        (folder / f"{name}.py").write_text(textwrap.dedent(body))
+    site.env["PYTHONPATH"] = str(folder)
+    return folder
+
+
+def test_dag_files_and_coordinator_modules_run_in_a_child_process(tmp_path: Path) -> None:
+    """The checking process never executes them: each records the pid that ran it."""
+    site = Site(tmp_path)
+    ran = tmp_path / "ran"
+    record = f"import os\nopen({str(ran)!r}, 'a').write(f'{{__name__}} {{os.getpid()}}\\n')\n"
+    site.dag("d", record + stub_dag("d_dag", "a", queue="custom"))
+    _modules(site, my_coordinators=record + "class Coordinator: ...\n")
+    site.route({"mine": {"classpath": "my_coordinators.Coordinator"}}, {"custom": "mine"})
+    result = site.api(
+        f"""\
+        import os
+        report = afbundle.check_dags({str(site.dags)!r})
+        result = {{
+            "pid": os.getpid(),
+            "codes": [f.code for f in report.findings],
+            "dags": list(report.dags),
+            "imported": [
+                name for name, module in sys.modules.items()
+                if name == "my_coordinators"
+                or str(getattr(module, "__file__", None)).startswith({str(site.dags)!r})
+            ],
+        }}
+        """
+    )
+    assert result["codes"] == [] and result["dags"] == ["d_dag"]
+    assert result["imported"] == []
+    runs = [line.split() for line in ran.read_text().splitlines()]
+    assert sorted(name.startswith("unusual_prefix") for name, _ in runs) == [False, True]
+    assert all(int(pid) != result["pid"] for _, pid in runs), "executed by the checking process"
+
+
+@pytest.mark.parametrize(
+    ("body", "how"),
+    [
+        ("os._exit(0)", "exited with status 0"),
+        ("os.kill(os.getpid(), signal.SIGKILL)", "was killed by SIGKILL"),
+    ],
+)
+def test_a_dag_file_that_ends_the_process_exits_2_naming_it(
+    clean_site: Site, body: str, how: str
+) -> None:
+    path = clean_site.dag("ends", f"from airflow.sdk import dag\nimport os, signal\n{body}\n")
+    run = clean_site.check("--json")
+    assert run.code == 2, run.out + run.err
+    assert run.out == ""
+    assert (
+        f"afbundle: error: the process loading DAG files and coordinator classes {how} "
+        f"while parsing DAG file {path}, before it reported"
+    ) in run.err
+
+
+def test_a_thread_a_dag_file_leaves_running_does_not_keep_the_check_alive(
+    clean_site: Site,
+) -> None:
+    clean_site.dag(
+        "lingers",
+        "from airflow.sdk import dag\nimport threading\n"
+        "threading.Thread(target=threading.Event().wait).start()  # never returns\n",
+    )
+    run = clean_site.check("--json", timeout=120)  # the hang guard: the thread never ends
+    assert run.code == 0, run.err
+    assert run.json()["findings"] == []
+
+
+def test_a_dag_file_that_forks_gets_one_report(clean_site: Site) -> None:
+    clean_site.dag(
+        "forks", "from airflow.sdk import dag\nimport os\nos.fork()\nprint('after the fork')\n"
+    )
+    run = clean_site.check("--json", timeout=120)
+    assert run.code == 0, run.err
+    assert run.json()["findings"] == []  # one JSON document, not one per process
+    assert "after the fork" in run.err
+
+
+def test_a_daemon_a_dag_file_starts_does_not_hold_the_commands_output(clean_site: Site) -> None:
+    """A process that leaves the loader's process group outlives it, but holds none of
+    the command's own pipes: whoever reads the command's output sees it end."""
+    pid_file = clean_site.base / "daemon-pid"
+    clean_site.dag(
+        "daemon",
+        f"""\
+        from airflow.sdk import dag
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            open({str(pid_file)!r}, "w").write(str(os.getpid()))
+            time.sleep(600)
+            os._exit(0)
+        """,
+    )
+    try:
+        run = clean_site.check("--json", timeout=120)  # the hang guard
+        assert run.code == 0, run.err
+        assert run.json()["findings"] == []
+    finally:
+        for _ in range(100):
+            if pid_file.exists() and pid_file.read_text():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+                break
+            time.sleep(0.1)
+
+
+def test_a_coordinator_module_that_hangs_on_import_times_out_with_exit_2(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.dag("d", stub_dag("d_dag", "a", queue="custom"))
+    _modules(site, slow_coordinators="import threading\nthreading.Event().wait()\n")
+    site.route({"mine": {"classpath": "slow_coordinators.Coordinator"}}, {"custom": "mine"})
+    # Long enough for the child to start on a busy machine; the import never returns.
+    run = site.check("--timeout", "10", "--json", timeout=120)
+    assert run.code == 2, run.out + run.err
+    assert run.out == ""
+    assert (
+        "afbundle: error: timed out after 10 s while importing coordinator class "
+        "'slow_coordinators.Coordinator' (entry 'mine')"
+    ) in run.err
+
+
+def test_a_dag_file_reads_nothing_the_check_was_given_on_stdin(clean_site: Site) -> None:
+    """A DAG file cannot read the operator's terminal: its stdin is /dev/null."""
+    seen = clean_site.base / "seen"
+    clean_site.dag(
+        "reads",
+        f"from airflow.sdk import dag\nimport sys\n"
+        f"open({str(seen)!r}, 'w').write(sys.stdin.read())\n",
+    )
+    run = clean_site.check("--json", stdin=b"typed at the terminal\n")
+    assert run.code == 0, run.err
+    assert seen.read_text() == ""
+
+
+def test_the_loader_imports_nothing_from_the_working_directory(clean_site: Site) -> None:
+    """A shared working directory (another user's files) is not on the loader's path."""
+    shared = clean_site.base / "shared-cwd"
+    shared.mkdir()
+    planted = clean_site.base / "planted-module-ran"
+    for name in ("json", "afbundle"):
+        (shared / f"{name}.py").write_text(f"open({str(planted)!r}, 'w').close()\n")
+    script = Path(sys.executable).with_name("afbundle")  # as installed: no cwd on sys.path
+    proc = subprocess.run(
+        [script, "check", "--dags", clean_site.dags, "--json"],
+        capture_output=True, env=clean_site.environ(), cwd=shared, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert not planted.exists(), "the loader imported a module from the working directory"
+
+
+def test_killing_the_check_kills_its_loader(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.dag("d", stub_dag("d_dag", "a", queue="custom"))
+    pid_file = tmp_path / "loader-pid"
+    _modules(
+        site,
+        stuck_coordinators=f"""\
+        import os, threading
+        open({str(pid_file)!r}, "w").write(str(os.getpid()))
+        threading.Event().wait()
+        """,
+    )
+    site.route({"mine": {"classpath": "stuck_coordinators.Coordinator"}}, {"custom": "mine"})
+    check = subprocess.Popen(
+        [sys.executable, "-m", "afbundle", "check", "--dags", str(site.dags)],
+        env=site.environ(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(1200):  # hang guard: 120 s for Airflow's import and the child's start
+            if pid_file.exists() and pid_file.read_text():
+                break
+            assert check.poll() is None, "the check ended before importing the module"
+            time.sleep(0.1)
+        loader = int(pid_file.read_text())
+        assert loader != check.pid
+    finally:
+        check.kill()
+        check.wait()
+    for _ in range(600):
+        if not _alive(loader):
+            break
+        time.sleep(0.1)
+    assert not _alive(loader), "the loader outlived the check"
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for an init that does not reap is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_check_load_errors_pickle() -> None:
+    import pickle
+
+    from afbundle._check import CheckLoadError
+
+    error = CheckLoadError(
+        "timed out after 1 s while parsing DAG file d.py", "parsing DAG file d.py"
+    )
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.stage) == (CheckLoadError, str(error), error.stage)

@@ -442,8 +442,8 @@ def test_scan_winner_skips_a_bundle_without_a_schema_version_as_find_does(tmp_pa
 
 
 def test_rejections_are_logged_with_upstreams_events(tmp_path, log) -> None:
-    """Operators grep for upstream's coordinator events: the same condition logs the
-    same event (afbundle adds ``kind``)."""
+    """Operators grep for upstream's coordinator events, and upstream's own tests assert
+    the exact call: the same condition logs the same event with exactly its keywords."""
     tampered = write_bundle(tmp_path / "a-tampered", binary=b"original", dag_ids=["d"])
     data = bytearray(tampered.read_bytes())
     data[0] ^= 0xFF
@@ -460,15 +460,38 @@ def test_rejections_are_logged_with_upstreams_events(tmp_path, log) -> None:
         return [kw for e, kw in log.at("debug") if e == event]
 
     [mismatch] = named("Bundle binary_sha256 mismatch; skipping")
+    assert set(mismatch) == {"path", "expected", "actual"}
     assert mismatch["path"] == str(tampered.resolve())
     assert mismatch["expected"] != mismatch["actual"]
     assert len(str(mismatch["actual"])) == 64
     [decode] = named("Cannot decode bundle metadata; skipping")
+    assert set(decode) == {"path", "error"}
     assert str(decode["path"]).endswith("b-not-yaml")
     [not_mapping] = named("Bundle metadata is not a mapping; skipping")
-    assert not_mapping["type"] == "list"
+    assert not_mapping == {"path": str((tmp_path / "c-list").resolve()), "type": "list"}
     [schema] = named("Bundle metadata rejected; skipping")
-    assert schema["error"] == "missing or invalid sdk.supervisor_schema_version"
+    assert schema == {
+        "path": str((tmp_path / "d-no-schema").resolve()),
+        "error": "missing or invalid sdk.supervisor_schema_version",
+    }
+
+
+@needs_ssh_keygen
+def test_a_rejection_upstream_has_no_event_for_is_logged_with_its_kind(tmp_path, log) -> None:
+    """A signature is afbundle's own condition: afbundle's own event, which names the kind."""
+    from _signing import allowed, keygen, line, make_bundle
+
+    tmp_path.chmod(0o700)  # a signer file is refused under a directory others can write
+    bundle = make_bundle(tmp_path / "bundles" / "unsigned")
+    signers = allowed(tmp_path, line("release@example.com", keygen(tmp_path, "release")))
+    with pytest.raises(afbundle.BundleNotFoundError):
+        afbundle.find(
+            [tmp_path / "bundles"], "etl", log=log, trusted_signers=signers, persistent_cache=False
+        )
+    [(event, kw)] = [(e, kw) for e, kw in log.at("debug") if kw["path"] == str(bundle.resolve())]
+    assert event == "Bundle rejected; skipping"
+    assert set(kw) == {"path", "kind", "error"} and kw["kind"] == "signature"
+    assert "not signed" in kw["error"]
 
 
 def test_integrity_errors_carry_expected_and_actual(tmp_path) -> None:

@@ -7,7 +7,10 @@ whichever ``[sdk] coordinators`` entry ``[sdk] queue_to_coordinator`` routes
 the queue to. This module compares them the way a worker would meet them:
 
 * DAG files are loaded by Airflow's own ``DagBag`` (real parsing, task groups,
-  mapped tasks); import errors are findings.
+  mapped tasks); import errors are findings. Loading a DAG file executes it,
+  and checking a coordinator entry imports its class, as a worker would: both
+  run with the caller's privileges, in a child process
+  (:mod:`afbundle._check_loader`), which hands back plain data.
 * Routing is read through Airflow's configuration API (``airflow.cfg`` and
   ``AIRFLOW__SDK__*``), so the check sees what workers see.
 * Which bundle serves a dag_id is the core's decision (:func:`afbundle.scan`'s
@@ -16,10 +19,9 @@ the queue to. This module compares them the way a worker would meet them:
 
 Each distinct root is walked once (per trusted-signers setting), whatever the
 number of DAGs and entries; each bundle is hashed at most once (through the
-digest caches). Nothing is executed; nothing is written except the persistent
-digest cache. Airflow is
-imported only when :func:`check_dags` runs (``import afbundle`` stays light),
-and afbundle's coordinator module is never imported.
+digest caches). No bundle is executed; nothing is written except the persistent
+digest cache. Airflow is imported only when :func:`check_dags` runs (``import
+afbundle`` stays light), and afbundle's coordinator module is never imported.
 """
 
 from __future__ import annotations
@@ -27,11 +29,24 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from afbundle._check_loader import (
+    DEFAULT_TIMEOUT,
+    CheckConfigError,
+    CheckLoadError,
+    CoordinatorImport,
+    Loaded,
+    LoadedDags,
+    Loader,
+    airflow_missing,
+    config_errors,
+    dags_of,
+    one_line,
+)
 
 if TYPE_CHECKING:
     from afbundle._core import Bundle, Rejection, TrustedSigners
@@ -39,7 +54,9 @@ if TYPE_CHECKING:
     from afbundle._scan import PathArg
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "CheckConfigError",
+    "CheckLoadError",
     "CheckReport",
     "CoordinatorEntry",
     "Finding",
@@ -74,10 +91,6 @@ CODES: Mapping[str, str] = {
     "shadowed": "warning",
     "not-a-stub": "warning",
 }
-
-
-class CheckConfigError(ValueError):
-    """Airflow's ``[sdk]`` configuration (or an override) cannot be used as given."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,9 +192,11 @@ class CheckReport:
         scans: one :class:`afbundle.ScanReport` per distinct ``(root,
             trusted signers)``: each root is walked (and each bundle hashed)
             once per signer setting, however many entries search it.
-        timings: seconds spent importing Airflow (``import_airflow``),
-            loading DAGs (``load_dags``: Airflow's parsing) and checking
-            (``check``: routing, walks, hashing, comparing).
+        timings: seconds spent importing Airflow (``import_airflow``), then
+            waiting for the child process that parses DAG files and imports
+            coordinator classes (``load_dags``; it starts first and imports
+            Airflow meanwhile), and checking (``check``: routing, walks,
+            hashing, comparing).
     """
 
     findings: tuple[Finding, ...]
@@ -300,37 +315,21 @@ def _roots_of(value: Any) -> tuple[Path, ...]:
     return tuple(out)
 
 
-def _classpath_problem(classpath: str) -> str | None:
-    """Why ``classpath`` would not import in a worker, or ``None`` when it does.
+def _classpath_problem(
+    classpath: str, kwargs: Mapping[str, Any], imported: Mapping[str, str | None], name: str
+) -> str | None:
+    """Why a worker could not use entry ``name`` (``None``: it can).
 
-    afbundle's own classpaths are recognised by name so that checking never
-    imports afbundle's coordinator module.
+    afbundle's own classpaths are recognised by name, so that checking never
+    imports afbundle's coordinator module; any other class was imported (and
+    Airflow's executable coordinator constructed with ``kwargs``) in the child
+    process, whose verdict is ``imported[name]``.
     """
     if classpath in AFBUNDLE_COORDINATORS:
-        return None
+        return _kwargs_problem(kwargs)
     if classpath == "afbundle" or classpath.startswith("afbundle."):
         return f"afbundle has no coordinator {classpath!r}"
-    try:
-        _import_classpath(classpath)
-    except (Exception, SystemExit) as exc:  # a worker fails the same way: not our crash
-        return f"classpath {classpath!r} does not import: {_error_words(exc)}"
-    return None
-
-
-def _import_classpath(classpath: str) -> Any:
-    """Import a coordinator class the way a worker does, leaving no ``__pycache__``."""
-    from airflow.sdk._shared.module_loading import import_string
-
-    with _no_bytecode():
-        return import_string(classpath)
-
-
-def _error_words(exc: BaseException) -> str:
-    """An exception in one line: its type and message (``SystemExit`` says its code)."""
-    if isinstance(exc, SystemExit):
-        return f"it calls sys.exit({exc.code!r})"
-    text = _one_line(str(exc)) if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return imported.get(name)
 
 
 #: The kwargs afbundle's ``ExecutableCoordinator`` accepts beyond Airflow's
@@ -367,20 +366,10 @@ AFBUNDLE_COORDINATOR_KWARGS: Mapping[str, Any] = {
 }
 
 
-def _kwargs_problem(classpath: str, kwargs: Mapping[str, Any]) -> str | None:
-    """Why a worker could not construct ``classpath`` with ``kwargs`` (``None``: it can).
-
-    Airflow's built-in executable coordinator is constructed for real (a plain
-    attrs class: no side effects); afbundle's is checked against
-    :data:`AFBUNDLE_COORDINATOR_KWARGS` and the attrs fields of Airflow's
-    ``SubprocessCoordinator`` it inherits, without importing afbundle's module.
-    """
-    if classpath in AIRFLOW_EXECUTABLE_COORDINATORS:
-        try:
-            _import_classpath(classpath)(**kwargs)
-        except (Exception, SystemExit) as exc:
-            return f"cannot be constructed: {_error_words(exc)}"
-        return None
+def _kwargs_problem(kwargs: Mapping[str, Any]) -> str | None:
+    """Why a worker could not construct afbundle's coordinator with ``kwargs`` (``None``:
+    it can), from :data:`AFBUNDLE_COORDINATOR_KWARGS` and the attrs fields of Airflow's
+    ``SubprocessCoordinator`` it inherits, without importing afbundle's module."""
     import attrs
     from airflow.sdk.coordinators._subprocess import SubprocessCoordinator
 
@@ -407,30 +396,69 @@ def _sdk_json(conf: Any, key: str) -> dict[str, Any]:
     return value
 
 
-def _routing(
-    queues: Iterable[str],
-    roots: tuple[Path, ...] | None,
-    signers_override: TrustedSigners | None = None,
-) -> tuple[dict[str, CoordinatorEntry], dict[str, str], list[Finding]]:
-    """Entries by name, queue -> entry name, and configuration findings.
-
-    ``signers_override``, when given, is every executable entry's trusted
-    signers (instead of an afbundle coordinator's ``trusted_signers`` kwarg).
-    """
+def _routes(queues: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``[sdk] coordinators`` by entry name, and queue -> entry name (``queues`` given
+    on the command line routed to :data:`COMMAND_LINE_ENTRY`)."""
     from airflow.sdk.configuration import conf
 
     specs = _sdk_json(conf, "coordinators")
     routes = _sdk_json(conf, "queue_to_coordinator")
-    findings: list[Finding] = []
     for queue, name in routes.items():
         if not isinstance(name, str):
             raise CheckConfigError(
                 f"[sdk] queue_to_coordinator: queue {queue!r} maps to {name!r}, not an entry name"
             )
     route: dict[str, str] = dict(routes)
-    override = list(dict.fromkeys(queues))
-    for queue in override:
+    for queue in dict.fromkeys(queues):
         route[queue] = COMMAND_LINE_ENTRY
+    return specs, route
+
+
+def _spec(specs: Mapping[str, Any], name: str) -> tuple[str, dict[str, Any]] | None:
+    """Entry ``name``'s classpath and kwargs (``None``: ``[sdk] coordinators`` has no such
+    entry)."""
+    spec = specs.get(name)
+    if spec is None:
+        return None
+    classpath = spec.get("classpath") if isinstance(spec, dict) else None
+    kwargs = spec.get("kwargs", {}) if isinstance(spec, dict) else None
+    if not isinstance(classpath, str) or not isinstance(kwargs, dict):
+        raise CheckConfigError(
+            f"[sdk] coordinators: entry {name!r} needs a string 'classpath' and an object 'kwargs'"
+        )
+    return classpath, kwargs
+
+
+def _imports(specs: Mapping[str, Any], route: Mapping[str, str]) -> list[CoordinatorImport]:
+    """The coordinator classes a worker would import for the routed entries (afbundle's
+    own are judged by name), and Airflow's executable one constructed with its kwargs."""
+    out = []
+    for name in dict.fromkeys(route.values()):
+        spec = None if name == COMMAND_LINE_ENTRY else _spec(specs, name)
+        if spec is None:
+            continue
+        classpath, kwargs = spec
+        if classpath == "afbundle" or classpath.startswith("afbundle."):
+            continue
+        construct = classpath in AIRFLOW_EXECUTABLE_COORDINATORS
+        out.append(CoordinatorImport(name, classpath, kwargs if construct else None))
+    return out
+
+
+def _routing(
+    specs: Mapping[str, Any],
+    route: Mapping[str, str],
+    roots: tuple[Path, ...] | None,
+    signers_override: TrustedSigners | None,
+    imported: Mapping[str, str | None],
+) -> tuple[dict[str, CoordinatorEntry], list[Finding]]:
+    """Entries by name and configuration findings.
+
+    ``signers_override``, when given, is every executable entry's trusted
+    signers (instead of an afbundle coordinator's ``trusted_signers`` kwarg);
+    ``imported`` is the child process's verdict on each imported class.
+    """
+    findings: list[Finding] = []
     entries: dict[str, CoordinatorEntry] = {}
     loaded: dict[Path, TrustedSigners] = {}  # one load per signer file, shared by its entries
     for name in dict.fromkeys(route.values()):
@@ -441,7 +469,7 @@ def _routing(
                 name, "afbundle.ExecutableCoordinator", routed, True, roots, signers_override
             )
             continue
-        spec = specs.get(name)
+        spec = _spec(specs, name)
         if spec is None:
             for queue in routed:
                 findings.append(
@@ -452,19 +480,11 @@ def _routing(
                     )
                 )  # fmt: skip
             continue
-        classpath = spec.get("classpath") if isinstance(spec, dict) else None
-        kwargs = spec.get("kwargs", {}) if isinstance(spec, dict) else None
-        if not isinstance(classpath, str) or not isinstance(kwargs, dict):
-            raise CheckConfigError(
-                f"[sdk] coordinators: entry {name!r} needs a string 'classpath' "
-                f"and an object 'kwargs'"
-            )
+        classpath, kwargs = spec
         executable = classpath in AFBUNDLE_COORDINATORS | AIRFLOW_EXECUTABLE_COORDINATORS
-        problem = _classpath_problem(classpath)
+        problem = _classpath_problem(classpath, kwargs, imported, name)
         entry_roots: tuple[Path, ...] = ()
         signers: TrustedSigners | None = signers_override
-        if executable and problem is None:
-            problem = _kwargs_problem(classpath, kwargs)
         if executable and problem is None:
             try:
                 entry_roots = (
@@ -488,7 +508,7 @@ def _routing(
                         f"coordinator {name!r} (queue {q!r}): {problem}")
                 for q in routed
             )  # fmt: skip
-    return entries, route, findings
+    return entries, findings
 
 
 def _entry_signers(value: object, loaded: dict[Path, TrustedSigners]) -> TrustedSigners:
@@ -507,101 +527,27 @@ def _entry_signers(value: object, loaded: dict[Path, TrustedSigners]) -> Trusted
 # --------------------------------------------------------------------------- DAGs
 
 
-@contextlib.contextmanager
-def _no_bytecode() -> Iterator[None]:
-    """Parsing DAG files must not leave ``__pycache__`` beside them."""
-    before = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True
-    try:
-        yield
-    finally:
-        sys.dont_write_bytecode = before
-
-
-def load_dagbag(dags: PathArg | None = None) -> Any:
-    """Airflow's ``DagBag`` of ``dags`` (a folder or file; default ``[core] dags_folder``).
+def _import_airflow() -> None:
+    """Import the parts of Airflow this process uses (timed apart from the check):
+    configuration and the schema resolver; the DagBag is the child process's.
 
     Raises:
-        FileNotFoundError, PermissionError: the folder or file cannot be read.
-        NotADirectoryError: ``dags`` is neither a folder nor a ``.py`` file.
-    """
-    from airflow import settings
-    from airflow.dag_processing.dagbag import BundleDagBag
-
-    given = os.fspath(dags) if dags is not None else settings.DAGS_FOLDER
-    if not os.path.exists(given):
-        raise FileNotFoundError(2, "no such DAG file or folder", given)
-    is_dir = os.path.isdir(given)
-    if not is_dir and not (os.path.isfile(given) and given.endswith(".py")):
-        raise NotADirectoryError(20, "not a DAG folder or a .py DAG file", given)
-    if not os.access(given, os.R_OK | (os.X_OK if is_dir else 0)):
-        raise PermissionError(13, "cannot read the DAG file or folder", given)
-    # Absolute, as Airflow's DAG processor has it: the DagBag keys files (and
-    # import errors, duplicate dag_ids among them) relative to the bundle path,
-    # which fails silently for a relative folder against an absolute bundle path.
-    folder = os.path.abspath(given)
-    # As Airflow's DAG processor parses a bundle: its folder is on sys.path, so
-    # a DAG file can import the helper modules beside it.
-    bundle_path = Path(folder if is_dir else os.path.dirname(folder))
-    with _no_bytecode():
-        return BundleDagBag(dag_folder=folder, bundle_path=bundle_path)
-
-
-def _config_errors() -> tuple[type[Exception], ...]:
-    """What Airflow raises for a configuration it cannot read (file syntax or a value)."""
-    import configparser
-
-    errors: list[type[Exception]] = [configparser.Error]
-    for module in ("airflow._shared.configuration.exceptions",
-                   "airflow.sdk._shared.configuration.exceptions"):  # fmt: skip
-        with contextlib.suppress(ImportError):
-            errors.append(__import__(module, fromlist=["_"]).AirflowConfigException)
-    return tuple(errors)
-
-
-def _import_airflow(*, need_dagbag: bool) -> None:
-    """Import the parts of Airflow the check uses (timed apart from the check itself).
-
-    Raises:
+        CheckConfigError: ``airflow.cfg`` cannot be read (it is read on import).
         ImportError: naming what to install.
     """
     try:
         import airflow.sdk.configuration
-        import airflow.sdk.execution_time.schema
-
-        if need_dagbag:
-            import airflow.dag_processing.dagbag  # noqa: F401
-    except _config_errors() as exc:  # airflow.cfg is read on import
+        import airflow.sdk.execution_time.schema  # noqa: F401
+    except config_errors() as exc:
         raise CheckConfigError(" ".join(str(exc).split())) from exc
     except ImportError as exc:
-        raise ImportError(
-            f"afbundle check needs Airflow: apache-airflow-core and "
-            f"apache-airflow-providers-standard (or apache-airflow): {exc}",
-            name=exc.name,
-        ) from exc
-
-
-def _is_stub(task: Any) -> bool:
-    """A ``@task.stub`` task (plain or mapped): the standard provider's stub operator."""
-    if getattr(task, "custom_operator_name", None) == "@task.stub":
-        return True
-    return getattr(task, "task_type", None) == "_StubOperator"
+        raise airflow_missing(str(exc), exc.name) from exc
 
 
 def _queue_words(queue: object) -> str:
     if queue is None:
         return "no queue= given (queue None), which no coordinator handles"
     return f"queue {queue!r} is not in [sdk] queue_to_coordinator"
-
-
-def _kind(task: Any) -> str:
-    """How the DAG file wrote the task: ``@task``, ``BashOperator``..."""
-    return str(getattr(task, "custom_operator_name", None) or task.task_type)
-
-
-def _one_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[-1] if lines else "import failed"
 
 
 def _manifest_tasks(bundle: Bundle, dag_id: str) -> list[str] | None:
@@ -633,13 +579,23 @@ def check_dags(
     cache_dir: PathArg | None = None,
     persistent_cache: bool = True,
     trusted_signers: TrustedSigners | PathArg | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> CheckReport:
     """Check that every ``@task.stub`` task in ``dags`` has a bundle that will run it.
 
     DAGs come from Airflow's ``DagBag`` of ``dags`` (a folder or a file;
     default: Airflow's ``[core] dags_folder``), or from an already loaded
-    ``dagbag``. Routing comes from Airflow's ``[sdk] coordinators`` and
-    ``[sdk] queue_to_coordinator``. ``queues`` marks more queues as native
+    ``dagbag``. Loading a DAG file executes it, and each routed coordinator
+    class is imported (Airflow's executable coordinator also constructed) as a
+    worker would: **that code runs with the caller's privileges**, in a child
+    process (never in this one) that must report within ``timeout`` seconds
+    (``None``: no limit), all of it together; Airflow's ``[core]
+    dagbag_import_timeout`` still limits each DAG file. Its output (Airflow's
+    log lines, a DAG file's prints) goes to this process's stderr; it reads
+    Airflow's configuration as a worker does (``airflow.cfg``, the
+    environment), not changes made with ``conf.set`` in this process. Routing
+    comes from Airflow's ``[sdk] coordinators`` and ``[sdk]
+    queue_to_coordinator``. ``queues`` marks more queues as native
     (routed to an entry named ``"(command line)"`` searching ``roots``);
     ``roots``, when given, also replaces the ``executables_root`` of every
     configured entry. ``trusted_signers`` (an OpenSSH ``allowed_signers``
@@ -659,6 +615,9 @@ def check_dags(
         FileNotFoundError, PermissionError: ``dags`` cannot be read.
         NotADirectoryError: ``dags`` is neither a folder nor a ``.py`` file.
         ImportError: Airflow (core and the standard provider) is not installed.
+        CheckLoadError: the child process ended without reporting (a DAG file
+            or coordinator module exited or killed it) or timed out; the
+            message names what it was doing (e.g. the DAG file it parsed).
 
     Example:
         >>> report = afbundle.check_dags("dags/", queues=["native"], roots=["dist/"])
@@ -667,6 +626,10 @@ def check_dags(
     """
     import afbundle
 
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
     queues = list(queues)
     root_override = None if roots is None else tuple(Path(r).expanduser() for r in roots)
     if queues and not root_override:
@@ -675,20 +638,30 @@ def check_dags(
 
     signers = _signers(trusted_signers)  # read once, before Airflow or any DAG file
 
-    import_started = time.perf_counter()
-    _import_airflow(need_dagbag=dagbag is None)
-    started = time.perf_counter()
-    import_seconds = started - import_started
-    entries, route, findings = _routing(queues, root_override, signers)
-    if dagbag is None:
+    with contextlib.ExitStack() as stack:
+        # Started first: it imports Airflow's DagBag while this process imports Airflow.
+        loader = None if dagbag is not None else stack.enter_context(Loader(timeout=timeout))
+        import_started = time.perf_counter()
+        _import_airflow()
+        started = time.perf_counter()
+        import_seconds = started - import_started
+        specs, route = _routes(queues)
+        imports = _imports(specs, route)
+        if loader is None and imports:
+            loader = stack.enter_context(Loader(timeout=timeout, prepare_dags=False))
         load_started = time.perf_counter()
-        try:
-            dagbag = load_dagbag(dags)
-        except _config_errors() as exc:  # e.g. [core] dag_discovery_safe_mode = maybe
-            raise CheckConfigError(" ".join(str(exc).split())) from exc
+        loaded = (
+            Loaded({}, None)
+            if loader is None
+            else loader.load(
+                imports,
+                with_dags=dagbag is None,
+                dags=None if dags is None else os.fspath(dags),
+            )
+        )
         load_seconds = time.perf_counter() - load_started
-    else:
-        load_seconds = 0.0
+    entries, findings = _routing(specs, route, root_override, signers, loaded.coordinators)
+    loaded_dags: LoadedDags = dags_of(dagbag) if loaded.dags is None else loaded.dags
 
     from airflow.sdk.execution_time.schema import get_schema_version_migrator
 
@@ -718,37 +691,31 @@ def check_dags(
         entry = entries.get(name) if name is not None else None
         return entry if entry is not None and entry.executable and entry.problem is None else None
 
-    base = getattr(dagbag, "bundle_path", None)
-    for file, error in sorted(dagbag.import_errors.items()):
-        # A DagBag with a bundle path keys import errors relative to it.
-        path = str(Path(base, file)) if base is not None else str(file)
+    for path, error in loaded_dags.import_errors:
         findings.append(
-            Finding("import-error", None, None, None, None, None, path, _one_line(error))
+            Finding("import-error", None, None, None, None, None, path, one_line(error))
         )
-    dag_files = sorted(
-        {*map(str, dagbag.file_last_changed), *(f.file for f in findings if f.file is not None)}
-    )
 
-    dag_objects = dict(sorted(dagbag.dags.items()))
+    file_of = {dag.dag_id: dag.file for dag in loaded_dags.dags}
     stub_tasks: list[StubTask] = []
-    for dag_id, dag in dag_objects.items():
-        file = str(getattr(dag, "fileloc", "") or "") or None
+    for dag in loaded_dags.dags:
+        dag_id, file = dag.dag_id, dag.file
         stubs_by_entry: dict[str, list[StubTask]] = {}
         stub_ids = set()
-        for task in sorted(dag.tasks, key=lambda t: t.task_id):
+        for task in dag.tasks:
             queue = task.queue
-            name = route.get(queue) if isinstance(queue, str) else None
-            if not _is_stub(task):
+            name = route.get(queue) if queue is not None else None
+            if not task.stub:
                 if usable(name) is not None:
                     findings.append(
                         Finding(
                             "not-a-stub", dag_id, task.task_id, queue, name, None, file,
-                            f"a {_kind(task)} task on queue {queue!r}, which routes to executable "
+                            f"a {task.kind} task on queue {queue!r}, which routes to executable "
                             f"coordinator {name!r}: its Python code would never run",
                         )
                     )  # fmt: skip
                 continue
-            stub = StubTask(dag_id, task.task_id, queue, name, bool(getattr(task, "is_mapped", 0)))
+            stub = StubTask(dag_id, task.task_id, queue, name, task.mapped)
             stub_tasks.append(stub)
             stub_ids.add(task.task_id)
             if name is None:
@@ -790,7 +757,7 @@ def check_dags(
         ]
         for bundle in report.bundles:
             for dag_id in bundle.dag_ids:
-                if dag_id in dag_objects or (bundle.path, dag_id) in seen_orphans:
+                if dag_id in file_of or (bundle.path, dag_id) in seen_orphans:
                     continue
                 seen_orphans.add((bundle.path, dag_id))
                 findings.append(
@@ -806,8 +773,8 @@ def check_dags(
     check_seconds = time.perf_counter() - started - load_seconds
     return CheckReport(
         findings=tuple(findings),
-        dag_files=tuple(dag_files),
-        dags={d: str(getattr(dag, "fileloc", "")) for d, dag in dag_objects.items()},
+        dag_files=loaded_dags.files,
+        dags={dag_id: file or "" for dag_id, file in file_of.items()},
         stub_tasks=tuple(stub_tasks),
         coordinators=tuple(entries.values()),
         scans=scans,

@@ -100,48 +100,47 @@ _PYTHON_TYPE_NAMES = {
 
 
 def _log_rejection(log: KeywordLogger, rejection: Rejection) -> None:
-    """Log a refused bundle with the event upstream's coordinator logs for the same
-    condition (operators grep and alert on these), plus ``kind``."""
+    """Log a refused bundle at debug.
+
+    A condition upstream's coordinator also refuses is logged with upstream's
+    event and exactly upstream's keywords (operators grep and alert on these,
+    and upstream's own tests assert the exact call); its kind follows from the
+    event. A condition upstream has no event for (a signature, a size limit)
+    is afbundle's ``Bundle rejected; skipping``, with its ``kind``.
+    """
     path, kind, context = str(rejection.path), rejection.kind, rejection.context
     op = str(context.get("op", ""))
+    error = rejection.reason
     if kind in ("format", "footer_version") or op == "read trailer":
-        log.debug("Invalid bundle trailer; skipping", path=path, kind=kind, error=rejection.reason)
+        log.debug("Invalid bundle trailer; skipping", path=path, error=error)
     elif kind == "integrity" and "expected" in context:
         log.debug(
             "Bundle binary_sha256 mismatch; skipping",
             path=path,
-            kind=kind,
             expected=context["expected"],
             actual=context["actual"],
         )
     elif kind == "integrity" or op == "read binary region":
-        log.debug(
-            "Failed to hash bundle binary region", path=path, kind=kind, error=rejection.reason
-        )
+        log.debug("Failed to hash bundle binary region", path=path, error=error)
     elif kind == "manifest" and "found" in context:
         found = str(context["found"])
         log.debug(
             "Bundle metadata is not a mapping; skipping",
             path=path,
-            kind=kind,
             type=_PYTHON_TYPE_NAMES.get(found, found),
         )
     elif kind == "manifest":
-        log.debug(
-            "Cannot decode bundle metadata; skipping", path=path, kind=kind, error=rejection.reason
-        )
+        log.debug("Cannot decode bundle metadata; skipping", path=path, error=error)
     elif op == "read manifest":
-        log.debug(
-            "Cannot read bundle metadata; skipping", path=path, kind=kind, error=rejection.reason
-        )
+        log.debug("Cannot read bundle metadata; skipping", path=path, error=error)
     elif op == "stat":
-        log.debug("Cannot stat bundle file; skipping", path=path, kind=kind, error=rejection.reason)
+        log.debug("Cannot stat bundle file; skipping", path=path, error=error)
     elif kind == "io":
-        log.debug("Cannot open bundle file; skipping", path=path, kind=kind, error=rejection.reason)
-    else:  # "schema": upstream's event for a refused schema version
-        log.debug(
-            "Bundle metadata rejected; skipping", path=path, kind=kind, error=rejection.reason
-        )
+        log.debug("Cannot open bundle file; skipping", path=path, error=error)
+    elif kind == "schema":  # upstream's event for a missing or refused schema version
+        log.debug("Bundle metadata rejected; skipping", path=path, error=error)
+    else:
+        log.debug("Bundle rejected; skipping", path=path, kind=kind, error=error)
 
 
 def _log_walk(log: KeywordLogger, raw: Any) -> None:

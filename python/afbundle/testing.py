@@ -35,9 +35,12 @@ def assert_dags_deployable(
     """Fail the calling test when :func:`afbundle.check_dags` finds an error.
 
     ``dags``/``dagbag`` and ``options`` (``queues``, ``roots``, ``cache_dir``,
-    ``persistent_cache``, ``threads``, ``trusted_signers``) are passed on to ``check_dags``; with
-    ``strict`` warnings fail too. The assertion message lists every finding,
-    one per line, as ``afbundle check`` words them. Returns the report.
+    ``persistent_cache``, ``threads``, ``trusted_signers``, ``timeout``) are passed on to
+    ``check_dags``; with ``strict`` warnings fail too. The assertion message lists every
+    finding, one per line, as ``afbundle check`` words them. Returns the report.
+
+    DAG files (of ``dags``) and the routed coordinator classes are executed, with the
+    test's privileges, in a child process (a ``dagbag`` was loaded by the test itself).
 
     Example:
         >>> report = assert_dags_deployable("dags/", queues=["native"], roots=["dist/"])

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any
 
 import afbundle
+from afbundle._check_loader import DEFAULT_TIMEOUT
 from afbundle.cli.printer import PROG
 
 #: The file name the spec gives the manifest; ``inspect --extract`` writes it.
@@ -98,6 +99,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
 
 
@@ -299,12 +310,15 @@ def _add_check(subparsers: Any) -> None:
     )
     p.epilog = (
         "Routing is Airflow's own [sdk] coordinators and [sdk] queue_to_coordinator\n"
-        "(airflow.cfg or AIRFLOW__SDK__*); DAG files are parsed by Airflow's DagBag.\n\n"
+        "(airflow.cfg or AIRFLOW__SDK__*); DAG files are parsed by Airflow's DagBag.\n"
+        "DAG files and coordinator modules are executed, with your privileges, in a\n"
+        "child process; its output goes to stderr.\n\n"
         "exit status:\n"
         "  0  no errors (warnings allowed unless --strict)\n"
         "  1  at least one error (with --strict: at least one finding)\n"
         "  2  usage or I/O error (unreadable DAG folder, invalid Airflow config,\n"
-        "     Airflow not installed, unusable --signers file)\n"
+        "     Airflow not installed, unusable --signers file), or loading DAG files\n"
+        "     and coordinator classes ended the child process or timed out\n"
     )
     p.add_argument(
         "--dags",
@@ -330,6 +344,14 @@ def _add_check(subparsers: Any) -> None:
     )
     p.add_argument("--strict", action="store_true", help="warnings fail the check too")
     p.add_argument("--json", action="store_true", help="print a JSON document")
+    p.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        help="give up (exit status 2) when parsing DAG files and importing coordinator "
+        f"classes takes longer, all together (default: {DEFAULT_TIMEOUT:g})",
+    )
     _add_search_options(p)
 
 

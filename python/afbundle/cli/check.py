@@ -1,9 +1,9 @@
 """``afbundle check``: every ``@task.stub`` task has a bundle that will run it.
 
 The work is :func:`afbundle.check_dags`; this module words and prints its
-report. Airflow's DagBag logs to stdout while it parses, and a DAG file may
-print: stdout is pointed at stderr for the whole check, so ``--json`` stays
-one clean document.
+report. DAG files and coordinator modules run in a child process whose output
+goes to stderr; Airflow may log to stdout in this process too, so stdout is
+pointed at stderr for the whole check and ``--json`` stays one clean document.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def stdout_to_stderr() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from afbundle._check import CheckConfigError, check_dags
+    from afbundle._check import CheckConfigError, CheckLoadError, check_dags
 
     signers = load_signers(args.signers)
     try:
@@ -61,9 +61,12 @@ def run(args: argparse.Namespace) -> int:
                 cache_dir=args.cache_dir,
                 persistent_cache=not args.no_cache,
                 trusted_signers=signers,
+                timeout=args.timeout,
             )
     except CheckConfigError as exc:
         raise CliError(None, f"invalid Airflow configuration: {exc}", ExitCode.ERROR) from exc
+    except CheckLoadError as exc:
+        raise CliError(None, str(exc), ExitCode.ERROR) from exc
     except ImportError as exc:
         raise CliError(None, str(exc), ExitCode.ERROR) from exc
     if not report.dag_files:  # an empty dags folder may be legitimate, but say so
