@@ -4,9 +4,8 @@
 //! A plain scalar (or one with the non-specific tag `!`) is typed by the first
 //! of PyYAML's implicit resolvers whose pattern matches it: bool, float, int,
 //! merge, null, timestamp, value, else str. Each matcher below is one of those
-//! patterns (`yaml/resolver.py`), written out over ASCII bytes; the
-//! `yaml11_*` tests in `tests/test_yaml11.py` compare every family with PyYAML
-//! itself. Construction can still fail where the pattern matched (`0b_`, the
+//! patterns (`yaml/resolver.py`), written out over ASCII bytes;
+//! `tests/test_yaml11.py` compares every family with PyYAML itself. Construction can still fail where the pattern matched (`0b_`, the
 //! date `2024-13-01`): PyYAML then raises and Airflow cannot read the manifest
 //! at all, which [`Reading::Unreadable`] carries.
 //!

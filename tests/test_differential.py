@@ -417,7 +417,7 @@ def test_difference_precedence_between_duplicates_is_the_byte_wise_first_path(tm
 def test_difference_yaml_12_syntax_a_tab_after_a_colon_is_allowed(tmp_path) -> None:
     """YAML 1.2 allows a tab as separation space after ':'; PyYAML refuses the document.
 
-    Not in the README's list of differences; it follows from "YAML 1.2, not 1.1".
+    The README names it (differences, item 6: syntax is YAML 1.2's).
     """
     path = write_yaml_case(tmp_path, SDK_YAML + "x:\tvalue\n" + DAG_D)
     assert upstream_find([tmp_path], "d")[0] == "missing"
@@ -427,7 +427,7 @@ def test_difference_yaml_12_syntax_a_tab_after_a_colon_is_allowed(tmp_path) -> N
 def test_difference_yaml_12_syntax_nel_is_not_a_line_break(tmp_path) -> None:
     """YAML 1.1 treats U+0085 (NEL) as a line break; YAML 1.2 does not.
 
-    Not in the README's list of differences; it follows from "YAML 1.2, not 1.1".
+    The README names it (differences, item 6: syntax is YAML 1.2's).
     """
     write_yaml_case(tmp_path, SDK_YAML + "dags: {d: 1}\x85x: 1\n")
     assert upstream_find([tmp_path], "d")[0] == "found"
