@@ -40,6 +40,8 @@ pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 pub const MAX_DEPTH: usize = 64;
 /// Most YAML nodes (scalars and collections) accepted.
 pub const MAX_NODES: usize = 1_000_000;
+/// Most [`RetypedKey`]s kept for one manifest (the first ones in document order).
+pub const MAX_RETYPED: usize = 1000;
 
 /// A YAML value with its mapping order and key types preserved.
 #[derive(Clone, Debug, PartialEq)]
@@ -167,7 +169,7 @@ pub struct Manifest {
     /// string (an unquoted `2026-06-16` is a date to Airflow).
     pub supervisor_schema_version: Option<String>,
     /// Dag and task keys that are not strings to Airflow, or that YAML 1.2
-    /// reads as something else, in document order.
+    /// reads as something else, in document order (at most [`MAX_RETYPED`]).
     pub retyped: Vec<RetypedKey>,
 }
 
@@ -327,6 +329,8 @@ enum Node {
 /// built from the same parser events serde-saphyr reads.
 struct Airflow {
     nodes: Vec<Node>,
+    /// Pairs produced by flattening merges so far (bounded like the node count).
+    flattened: std::cell::Cell<usize>,
 }
 
 /// What routing takes from [`Airflow`].
@@ -411,7 +415,10 @@ impl Airflow {
         if nodes.is_empty() {
             return Err(bad(&"empty document"));
         }
-        Ok(Airflow { nodes })
+        Ok(Airflow {
+            nodes,
+            flattened: std::cell::Cell::new(0),
+        })
     }
 
     /// Add finished node `id` to the collection being built, if any.
@@ -481,6 +488,14 @@ impl Airflow {
             }
         }
         merged.extend(rest);
+        let total = self.flattened.get() + merged.len();
+        if total > 4 * MAX_NODES {
+            return Err(ErrorKind::Manifest(format!(
+                "manifest merge keys expand to more than {} entries",
+                4 * MAX_NODES
+            )));
+        }
+        self.flattened.set(total);
         Ok(merged)
     }
 
@@ -515,8 +530,24 @@ impl Airflow {
                     };
                     return Err(yaml11_error(*line, &why));
                 }
-                Node::Map(_) => {
-                    self.pairs(id, 0)?;
+                Node::Map(pairs) => {
+                    for &(k, v) in pairs {
+                        if let Some((Reading::Merge, _, line)) = self.reading(k) {
+                            let sources = match &self.nodes[v] {
+                                Node::Seq(items) => items.as_slice(),
+                                _ => std::slice::from_ref(&v),
+                            };
+                            if !sources
+                                .iter()
+                                .all(|&m| matches!(self.nodes[m], Node::Map(_)))
+                            {
+                                return Err(yaml11_error(
+                                    line,
+                                    "a merge key (<<) needs a mapping or a list of mappings",
+                                ));
+                            }
+                        }
+                    }
                 }
                 Node::Seq(_) => {}
             }
@@ -547,20 +578,26 @@ impl Airflow {
             return Ok(routing);
         };
         let mut entries: Vec<(String, usize)> = Vec::new();
+        let mut position: HashMap<String, usize> = HashMap::new();
         for (k, v) in self.pairs(dags, 0)? {
             // Collections as keys were refused with the YAML 1.2 reading.
             let Some((reading, text, line)) = self.reading(k) else {
                 continue;
             };
             let routed = key_is_str(&reading);
-            if let Some(retyped) = self.retyped(&reading, k, text, line, text, None, routed) {
-                routing.retyped.push(retyped);
+            if routing.retyped.len() < MAX_RETYPED {
+                if let Some(retyped) = self.retyped(&reading, k, text, line, text, None, routed) {
+                    routing.retyped.push(retyped);
+                }
             }
             if routed {
                 // A dict keeps the first position and the last value of equal keys.
-                match entries.iter_mut().find(|(id, _)| id == text) {
-                    Some(entry) => entry.1 = v,
-                    None => entries.push((text.to_owned(), v)),
+                match position.get(text) {
+                    Some(&i) => entries[i].1 = v,
+                    None => {
+                        position.insert(text.to_owned(), entries.len());
+                        entries.push((text.to_owned(), v));
+                    }
                 }
             }
         }
@@ -572,10 +609,12 @@ impl Airflow {
                         let Some((reading, text, line)) = self.reading(item) else {
                             continue; // a collection: the schema's business
                         };
-                        if let Some(r) =
-                            self.retyped(&reading, item, text, line, &dag_id, Some(i), false)
-                        {
-                            routing.retyped.push(r);
+                        if routing.retyped.len() < MAX_RETYPED {
+                            if let Some(r) =
+                                self.retyped(&reading, item, text, line, &dag_id, Some(i), false)
+                            {
+                                routing.retyped.push(r);
+                            }
                         }
                         if reading.is_str() {
                             ids.push(text.to_owned());
