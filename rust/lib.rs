@@ -40,6 +40,8 @@ pub mod trailer;
 pub mod trusted_path;
 #[deny(missing_docs)]
 pub mod walk;
+#[deny(missing_docs)]
+pub mod yaml11;
 
 #[cfg(feature = "python")]
 mod py_bundle;
@@ -93,6 +95,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_pack::dump_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(py_pack::build_trailer, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect::parse_manifest, m)?)?;
+    m.add_function(wrap_pyfunction!(py_inspect::retyped_keys, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect::read_trailer, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect::sha256_prefix, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect::read_region, m)?)?;

@@ -22,7 +22,8 @@ use crate::trailer::{hex, Trailer};
 
 /// Write a bundle at `output` from the executable at `binary`.
 ///
-/// `manifest` must load as a YAML mapping. When `binary` already ends with a
+/// `manifest` must load as a YAML mapping whose dag and task keys are strings
+/// that YAML 1.1 and 1.2 read alike ([`manifest::RetypedKey`]). When `binary` already ends with a
 /// bundle trailer it is refused unless `replace_footer`, in which case the
 /// old source, manifest and trailer are dropped first. The output's
 /// permission bits are the binary's, with execute added wherever read is
@@ -34,7 +35,23 @@ pub fn pack(
     source: &[u8],
     replace_footer: bool,
 ) -> Result<()> {
-    manifest::parse(manifest).map_err(|k| k.at(binary))?;
+    let parsed = manifest::parse(manifest).map_err(|k| k.at(binary))?;
+    // Never write a dag or task key that Airflow's YAML 1.1 reader and YAML
+    // 1.2 read differently, or that is no string to Airflow: refuse, naming it.
+    if !parsed.retyped.is_empty() {
+        let keys: Vec<String> = parsed
+            .retyped
+            .iter()
+            .map(|k| format!("line {}: {}", k.line, k.message()))
+            .collect();
+        return Err(ErrorKind::Manifest(format!(
+            "manifest has {} dag or task key{} that must be quoted: {}",
+            keys.len(),
+            if keys.len() == 1 { "" } else { "s" },
+            keys.join("; ")
+        ))
+        .at(binary));
+    }
     if manifest.len() as u64 > MAX_MANIFEST_BYTES {
         return Err(
             ErrorKind::Manifest("manifest exceeds the reader's size limit".into()).at(binary),

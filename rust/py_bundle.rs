@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 use pythonize::pythonize;
 
 use crate::cache;
@@ -97,10 +97,34 @@ impl PyBundle {
     fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         pythonize(py, &self.inner.manifest.value).map_err(|e| manifest_error(&self.inner.path, e))
     }
-    /// The dag_ids declared: string keys of `dags`, in manifest order.
+    /// The dag_ids Airflow routes here: the keys of `dags` its YAML 1.1
+    /// reader reads as strings, in the order of the dict it builds.
     #[getter]
     fn dag_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         PyTuple::new(py, &self.inner.manifest.dag_ids)
+    }
+    /// For each dag_id, the `tasks` items YAML 1.1 reads as strings (`None`:
+    /// no `tasks` list).
+    #[getter]
+    fn tasks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        let manifest = &self.inner.manifest;
+        for (dag_id, tasks) in manifest.dag_ids.iter().zip(&manifest.tasks) {
+            match tasks {
+                Some(tasks) => out.set_item(dag_id, PyTuple::new(py, tasks)?)?,
+                None => out.set_item(dag_id, py.None())?,
+            }
+        }
+        Ok(out)
+    }
+    /// Dag and task keys that are no string to Airflow or that YAML 1.2 reads
+    /// differently (dicts, as `_core.retyped_keys` returns them).
+    #[getter]
+    fn retyped_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(
+            py,
+            crate::py_inspect::retyped_dicts(py, &self.inner.manifest.retyped)?,
+        )
     }
     /// `sdk.supervisor_schema_version` if it is a non-empty string.
     #[getter]

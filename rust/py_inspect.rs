@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use pythonize::pythonize;
 
 use crate::error::ErrorKind;
@@ -25,6 +25,44 @@ pub fn parse_manifest<'py>(
         .detach(|| manifest::parse(data))
         .map_err(|k| k.at(label))?;
     pythonize(py, &parsed.value).map_err(|e| manifest_error(Path::new(label), e))
+}
+
+/// The dag and task keys of manifest bytes that Airflow's YAML 1.1 reader and
+/// YAML 1.2 read differently, or that are no string to Airflow (see
+/// [`retyped_dicts`]); `label` names the manifest in errors.
+#[pyfunction]
+#[pyo3(signature = (data, label = "<manifest>"))]
+pub fn retyped_keys<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    label: &str,
+) -> PyResult<Bound<'py, PyList>> {
+    let parsed = py
+        .detach(|| manifest::parse(data))
+        .map_err(|k| k.at(label))?;
+    retyped_dicts(py, &parsed.retyped)
+}
+
+/// [`manifest::RetypedKey`]s as dicts: `dag`, `task_index`, `text`, `line`,
+/// `yaml11`, `yaml12`, `routed` and the sentence `message`.
+pub fn retyped_dicts<'py>(
+    py: Python<'py>,
+    keys: &[manifest::RetypedKey],
+) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for key in keys {
+        let d = PyDict::new(py);
+        d.set_item("dag", &key.dag)?;
+        d.set_item("task_index", key.task_index)?;
+        d.set_item("text", &key.text)?;
+        d.set_item("line", key.line)?;
+        d.set_item("yaml11", &key.yaml11)?;
+        d.set_item("yaml12", &key.yaml12)?;
+        d.set_item("routed", key.routed)?;
+        d.set_item("message", key.message())?;
+        out.append(d)?;
+    }
+    Ok(out)
 }
 
 /// The trailer and region layout of the bundle at `path`, without reading

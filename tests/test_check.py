@@ -30,6 +30,8 @@ from jsonschema import Draft202012Validator
 import afbundle
 from afbundle._check import CODES
 
+from _writer import bundle_bytes, raw_yaml_manifest, write_file
+
 pytest.importorskip("airflow.dag_processing.dagbag", reason="needs apache-airflow-core")
 pytest.importorskip("airflow.providers.standard", reason="needs the standard provider")
 
@@ -317,6 +319,15 @@ def mistakes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Site, Any, Run]:
     )
     site.dag("broken", "from airflow.sdk import dag\nimport no_such_module_for_a_dag\n")
     site.bundle(roots / "retired", {"retired_dag": ["a"]})
+    # As a packer writing plain keys would: `1_000` is an integer to Airflow's YAML 1.1 reader.
+    write_file(
+        roots / "plain-keys",
+        bundle_bytes(
+            metadata=raw_yaml_manifest(
+                "  1_000:\n    tasks: [a]\n", schema_version_yaml=f'"{SCHEMA}"'
+            )
+        ),
+    )
     site.route(
         {"native": native_entry(roots), "java": {"classpath": "no.such.Coordinator"}},
         {"native": "native", "ghost": "nowhere", "legacy": "java"},
@@ -335,6 +346,7 @@ EXPECTED = [
     ("extra-task", "renamed_dag", "c"),
     ("missing-task", "renamed_dag", "b"),
     ("orphan-dag", "retired_dag", None),
+    ("retyped-key", "1_000", None),
     ("shadowed", "shadow_dag", None),
     ("unrouted-stub", "unrouted_dag", "a"),
 ]
@@ -368,6 +380,8 @@ def test_findings_name_what_they_are_about(mistakes: Any) -> None:
     assert by_code["import-error"]["file"].endswith("broken.py")
     assert "no_such_module_for_a_dag" in by_code["import-error"]["message"]
     assert by_code["orphan-dag"]["bundle"] == str(roots / "retired")
+    assert by_code["retyped-key"]["bundle"] == str(roots / "plain-keys")
+    assert "dag key '1_000' reads as the integer 1000" in by_code["retyped-key"]["message"]
     assert "no bundle under" in by_code["missing-bundle"]["message"]
     unknown = {f["queue"]: f for f in document["findings"] if f["code"] == "unknown-coordinator"}
     assert unknown["ghost"]["coordinator"] == "nowhere"

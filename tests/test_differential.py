@@ -2,8 +2,8 @@
 
 On the same files both must pick the same bundle, or both must fail -- and when
 upstream reports that matching bundles were rejected (its second message form),
-so must afbundle. The deliberate differences (YAML 1.2 scalars, deterministic
-precedence) are asserted *as differences* at the end of this module.
+so must afbundle. The deliberate differences (deterministic precedence, YAML 1.2
+syntax outside routing) are asserted *as differences* at the end of this module.
 """
 
 from __future__ import annotations
@@ -377,29 +377,23 @@ def test_difference_yaml_1_1_only_tags_are_refused_by_afbundle(tmp_path, tag: st
         afbundle.find([tmp_path], "d", resolve_schema_version=RESOLVE)
 
 
-def test_difference_an_unquoted_date_schema_version_is_usable_only_in_afbundle(tmp_path) -> None:
-    """YAML 1.1 (PyYAML) reads 2026-06-16 as a date, YAML 1.2 as the string it looks like."""
-    path = write_file(
+def test_an_unquoted_date_schema_version_is_rejected_by_both(tmp_path) -> None:
+    """YAML 1.1 reads 2026-06-16 as a date: no usable schema version, for both readers."""
+    write_file(
         tmp_path / "b",
         bundle_bytes(metadata=raw_yaml_manifest(schema_version_yaml="2026-06-16")),
     )
-    kind, message = upstream_find([tmp_path], "tutorial_dag")
-    assert kind == "missing"
-    assert FORM_2 in str(message)
-    assert "missing or invalid sdk.supervisor_schema_version" in str(message)
-    found = afbundle.find([tmp_path], "tutorial_dag", resolve_schema_version=RESOLVE)
-    assert found.path == path
-    assert found.supervisor_schema_version == "2026-06-16"
-    assert found.resolved_schema_version == "2026-06-16"
+    assert assert_same_answer([tmp_path], "tutorial_dag") == "missing, form 2"
 
 
-def test_difference_an_unquoted_yes_dag_key_is_a_string_only_in_afbundle(tmp_path) -> None:
-    """YAML 1.1 reads the key ``yes`` as True; YAML 1.2 reads it as "yes"."""
-    dags = "  yes:\n    tasks: [t]\n  on:\n    tasks: [t]\n"
-    path = write_file(tmp_path / "b", bundle_bytes(metadata=raw_yaml_manifest(dags)))
-    for dag_id in ["yes", "on"]:
-        assert upstream_find([tmp_path], dag_id)[0] == "missing"
-        assert afbundle.find([tmp_path], dag_id, resolve_schema_version=RESOLVE).path == path
+@pytest.mark.parametrize("dag_id", ["yes", "on", "1_000", "2024-01-01", "0755", "1:30", "null"])
+def test_an_unquoted_dag_key_yaml_1_1_types_otherwise_is_routed_by_neither(
+    tmp_path, dag_id: str
+) -> None:
+    dags = f"  {dag_id}:\n    tasks: [t]\n  d:\n    tasks: [t]\n"
+    write_file(tmp_path / "b", bundle_bytes(metadata=raw_yaml_manifest(dags)))
+    assert assert_same_answer([tmp_path], dag_id) == "missing"
+    assert assert_same_answer([tmp_path], "d") == "found"
 
 
 def test_difference_precedence_between_duplicates_is_the_byte_wise_first_path(tmp_path) -> None:
@@ -423,7 +417,7 @@ def test_difference_precedence_between_duplicates_is_the_byte_wise_first_path(tm
 def test_difference_yaml_12_syntax_a_tab_after_a_colon_is_allowed(tmp_path) -> None:
     """YAML 1.2 allows a tab as separation space after ':'; PyYAML refuses the document.
 
-    Not in the README's list of differences; it follows from "YAML 1.2, not 1.1".
+    The README names it (differences, item 6: syntax is YAML 1.2's).
     """
     path = write_yaml_case(tmp_path, SDK_YAML + "x:\tvalue\n" + DAG_D)
     assert upstream_find([tmp_path], "d")[0] == "missing"
@@ -433,7 +427,7 @@ def test_difference_yaml_12_syntax_a_tab_after_a_colon_is_allowed(tmp_path) -> N
 def test_difference_yaml_12_syntax_nel_is_not_a_line_break(tmp_path) -> None:
     """YAML 1.1 treats U+0085 (NEL) as a line break; YAML 1.2 does not.
 
-    Not in the README's list of differences; it follows from "YAML 1.2, not 1.1".
+    The README names it (differences, item 6: syntax is YAML 1.2's).
     """
     write_yaml_case(tmp_path, SDK_YAML + "dags: {d: 1}\x85x: 1\n")
     assert upstream_find([tmp_path], "d")[0] == "found"
@@ -442,16 +436,10 @@ def test_difference_yaml_12_syntax_nel_is_not_a_line_break(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("dag_id", ["1e3", "0E0", "1.0e3", "0o17"])
-def test_difference_pyyaml_leaves_some_yaml_12_numbers_unquoted(tmp_path, dag_id: str) -> None:
-    """PyYAML writes these dag_ids as plain scalars (strings in YAML 1.1); YAML 1.2 reads
-    numbers, so a bundle written by a PyYAML-based packer is found only by upstream.
-
-    Falls under the README's "YAML 1.2, not 1.1", which names only dates and yes/no/on/off.
-    afbundle's own dump_manifest quotes them (see test_upstream_finds_what_afbundle_packs).
-    """
+def test_dag_ids_pyyaml_leaves_unquoted_are_routed_by_both(tmp_path, dag_id: str) -> None:
+    """PyYAML writes these dag_ids as plain scalars (strings in YAML 1.1, numbers in YAML
+    1.2): afbundle routes them as Airflow does."""
     meta = yaml.safe_dump(manifest([dag_id]), sort_keys=True).encode()
     assert f"\n  {dag_id}:".encode() in meta  # really unquoted
     write_file(tmp_path / "b", bundle_bytes(metadata=meta))
-    assert upstream_find([tmp_path], dag_id)[0] == "found"
-    with pytest.raises(afbundle.BundleNotFoundError):
-        afbundle.find([tmp_path], dag_id, resolve_schema_version=RESOLVE)
+    assert assert_same_answer([tmp_path], dag_id) == "found"

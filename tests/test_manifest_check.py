@@ -35,14 +35,37 @@ def test_schema_violations_are_errors_sorted_by_path() -> None:
 
 
 def test_yaml_1_1_differences_are_warnings_with_their_line() -> None:
-    raw = VALID.replace(b'"2026-06-16"', b"2026-06-16").replace(b"[extract, load]", b"[on]")
+    raw = VALID.replace(b'"2026-06-16"', b"2026-06-16") + b"flag: on\n"
     findings = afbundle.check_manifest(raw)
     assert [(f.code, f.severity, f.path, f.line) for f in findings] == [
         ("yaml-1.1", "warning", "$.sdk.supervisor_schema_version", 5),
-        ("yaml-1.1", "warning", "$.dags.tutorial_dag.tasks[0]", 9),
+        ("yaml-1.1", "warning", "$.flag", 10),
     ]
     assert "the date 2026-06-16 under YAML 1.1" in findings[0].message
     assert afbundle.check_manifest(raw, portability=False) == []
+
+
+@pytest.mark.parametrize(
+    ("replace", "new", "path", "line", "words"),
+    [
+        (b"[extract, load]", b"[on, load]", "$.dags.tutorial_dag.tasks[0]", 9, "task 'on' (tasks"),
+        (b"tutorial_dag:", b"on:", "$.dags.on", 8, "dag key 'on' reads as the boolean true"),
+        (b"tutorial_dag:", b"0o17:", "$.dags['0o17']", 8, "dag key '0o17' reads as the string"),
+        (b"tutorial_dag:", b"1_000:", "$.dags['1_000']", 8, "dag key '1_000' reads as the integer"),
+        (b"tutorial_dag:", b"null:", "$.dags.null", 8, "dag key 'null' is null under YAML 1.1"),
+    ],
+)
+def test_dag_and_task_keys_airflow_retypes_are_errors_whatever_is_switched_off(
+    replace: bytes, new: bytes, path: str, line: int, words: str
+) -> None:
+    raw = VALID.replace(replace, new)
+    for findings in (
+        afbundle.check_manifest(raw),
+        afbundle.check_manifest(raw, schema=False, portability=False),
+    ):
+        (finding,) = [f for f in findings if f.severity == "error"]
+        assert (finding.code, finding.path, finding.line) == ("retyped-key", path, line)
+        assert words in finding.message
 
 
 def test_an_empty_task_list_is_a_warning() -> None:

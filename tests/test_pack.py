@@ -111,6 +111,26 @@ def test_a_raw_manifest_is_written_verbatim(tmp_path, as_type) -> None:
     assert bundle.dag_ids == ("z", "a")
 
 
+@pytest.mark.parametrize(
+    ("manifest_or_text", "named"),
+    [
+        ("dags:\n  0o17: {tasks: [t]}\n", "dag key '0o17' reads as the string '0o17'"),
+        ("dags:\n  d: {tasks: [t, off]}\n", "task 'off' (tasks[1] of dag 'd')"),
+        ({"dags": {1: {"tasks": ["t"]}}}, "dag key '1' is the integer 1"),
+        ({"dags": {None: {"tasks": ["t"]}}}, "dag key 'null' is null"),
+        ({"dags": {"d": {"tasks": [True]}}}, "task 'true' (tasks[0] of dag 'd')"),
+    ],
+)
+def test_pack_refuses_dag_and_task_keys_airflow_retypes(
+    tmp_path, manifest_or_text: object, named: str
+) -> None:
+    binary = make_binary(tmp_path / "bin")
+    with pytest.raises(afbundle.ManifestError, match="must be quoted") as caught:
+        afbundle.pack(binary, tmp_path / "out", manifest=manifest_or_text)  # type: ignore[arg-type]
+    assert named in caught.value.reason
+    assert listing(tmp_path) == {"bin"}
+
+
 def test_the_packed_bundle_is_found(tmp_path) -> None:
     binary = make_binary(tmp_path / "bin")
     (tmp_path / "root").mkdir()

@@ -191,13 +191,13 @@ def test_unknown_manifest_keys_are_kept_and_ignored(tmp_path) -> None:
     assert bundle.dag_ids == ("a",)
 
 
-# --- YAML 1.2 scalars (a documented difference from upstream's PyYAML) ----------------------
+# --- YAML 1.2 values, routing as Airflow's YAML 1.1 reader decides ---------------------------
 
 
-def test_an_unquoted_date_is_read_as_a_string(tmp_path) -> None:
+def test_an_unquoted_date_schema_version_is_a_date_as_airflow_reads_it(tmp_path) -> None:
     raw = raw_yaml_manifest(schema_version_yaml="2026-06-16")
     bundle = afbundle.read_bundle(write_meta(tmp_path / "b", raw))
-    assert bundle.supervisor_schema_version == "2026-06-16"
+    assert bundle.supervisor_schema_version is None  # a datetime.date to Airflow
     assert bundle.metadata["sdk"]["supervisor_schema_version"] == "2026-06-16"
 
 

@@ -86,6 +86,7 @@ CODES: Mapping[str, str] = {
     "unknown-coordinator": "error",
     "unsupported-schema": "error",
     "import-error": "error",
+    "retyped-key": "error",
     "extra-task": "warning",
     "orphan-dag": "warning",
     "shadowed": "warning",
@@ -551,15 +552,10 @@ def _queue_words(queue: object) -> str:
 
 
 def _manifest_tasks(bundle: Bundle, dag_id: str) -> list[str] | None:
-    """The task_ids the bundle's manifest lists for ``dag_id`` (``None``: not a list)."""
-    try:
-        metadata = bundle.metadata
-    except Exception:  # ManifestError: the core already accepted its dag_ids
-        return None
-    dags = metadata.get("dags") if isinstance(metadata, dict) else None
-    entry = dags.get(dag_id) if isinstance(dags, dict) else None
-    tasks = entry.get("tasks") if isinstance(entry, dict) else None
-    return [str(t) for t in tasks] if isinstance(tasks, list) else None
+    """The task_ids the bundle's manifest lists for ``dag_id`` as Airflow reads
+    them (``None``: not a list), decided by the core."""
+    tasks = bundle.tasks.get(dag_id)
+    return None if tasks is None else list(tasks)
 
 
 def _lost(rejection: Rejection) -> str:
@@ -747,8 +743,10 @@ def check_dags(
                     warned.add(seen)
                 findings.append(finding)
 
-    # Bundles under a routed root that no loaded DAG matches.
+    # Bundles under a routed root that no loaded DAG matches, and dag or task
+    # keys Airflow's YAML 1.1 reader types differently (the core's retyped keys).
     seen_orphans: set[tuple[Path, str]] = set()
+    seen_retyped: set[tuple[Path, int, str, int | None]] = set()
     for (root, signers), report in scans.items():
         users = [
             e.name
@@ -766,6 +764,20 @@ def check_dags(
                         bundle.path, None,
                         f"{os.fsdecode(bundle.path)} declares dag_id {dag_id!r}, "
                         f"which no loaded DAG has",
+                    )
+                )  # fmt: skip
+            for retyped in bundle.retyped_keys:
+                spot = (bundle.path, retyped["line"], retyped["dag"], retyped["task_index"])
+                if spot in seen_retyped:
+                    continue
+                seen_retyped.add(spot)
+                task = retyped["text"] if retyped["task_index"] is not None else None
+                findings.append(
+                    Finding(
+                        "retyped-key", retyped["dag"], task, None, users[0] if users else None,
+                        bundle.path, None,
+                        f"{os.fsdecode(bundle.path)}, manifest line {retyped['line']}: "
+                        f"{retyped['message']}",
                     )
                 )  # fmt: skip
 

@@ -31,7 +31,7 @@ from afbundle import _core
 if TYPE_CHECKING:
     from yaml.nodes import Node  # type: ignore[import-untyped]
 
-__all__ = ["ManifestFinding", "check_manifest", "json_path", "parse_manifest"]
+__all__ = ["ManifestFinding", "check_manifest", "json_path", "parse_manifest", "retyped_keys"]
 
 #: How findings name the reader upstream Airflow uses for manifests.
 YAML_11 = "YAML 1.1 (PyYAML, Airflow's reader)"
@@ -45,7 +45,10 @@ class ManifestFinding:
 
     Attributes:
         code: what kind of finding: ``"schema"`` (a JSON Schema violation,
-            an error), ``"yaml-1.1"`` (YAML 1.1 and 1.2 read a scalar
+            an error), ``"retyped-key"`` (a ``dags`` key or ``tasks`` item
+            that is no string to Airflow's YAML 1.1 reader, or that YAML 1.2
+            reads as something else: an error, decided by the core),
+            ``"yaml-1.1"`` (YAML 1.1 and 1.2 read another scalar
             differently, or YAML 1.1 cannot read the file: a warning),
             ``"no-tasks"`` (a DAG declares no tasks: allowed, discouraged;
             a warning), ``"yaml-1.1-skipped"`` (PyYAML is not installed, the
@@ -94,7 +97,11 @@ def check_manifest(
     ``manifest`` is YAML text (bytes or str) or an already loaded mapping.
     With ``schema``, it is validated against the spec's JSON Schema (Draft
     2020-12, shipped as ``afbundle/schema/airflow-metadata.schema.json``):
-    every violation is an ``error``. With ``portability`` and YAML text, it is
+    every violation is an ``error``. For YAML text, every ``dags`` key and
+    ``tasks`` item that Airflow's YAML 1.1 reader does not read as the string
+    YAML 1.2 reads (``on``, ``1_000``, ``2024-01-01``, ``0o17``, ``1e3``) is
+    an ``error`` (``retyped-key``), whatever ``schema`` and ``portability``
+    say: ``pack`` refuses such a manifest. With ``portability`` and YAML text, it is
     also read with PyYAML (YAML 1.1, Airflow's reader) and every scalar the
     two readings disagree on is a ``warning`` with its line. A DAG with no
     tasks is a ``warning``. Findings come sorted: schema errors by path, then
@@ -117,10 +124,36 @@ def check_manifest(
     findings: list[ManifestFinding] = []
     if schema:
         findings += _schema_violations(loaded)
+    if raw is not None:
+        # A task item of another type is a schema violation already; say it once.
+        violated = {f.path for f in findings}
+        findings += [f for f in retyped_keys(raw, label=label) if f.path not in violated]
     if portability and raw is not None:
         findings += _portability(raw, loaded)
     findings += _empty_task_lists(loaded)
     return findings
+
+
+def retyped_keys(data: bytes | str, *, label: str = "<manifest>") -> list[ManifestFinding]:
+    """The ``retyped-key`` errors of manifest text, as the core decides them.
+
+    Each names a ``dags`` key or ``tasks`` item that Airflow's YAML 1.1 reader
+    does not read as a string, or reads as a string that YAML 1.2 does not.
+
+    Example:
+        >>> [f.message for f in retyped_keys(b"dags: {on: {tasks: [t]}}")][0][:44]
+        "dag key 'on' reads as the boolean true under"
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    return [retyped_finding(key) for key in _core.retyped_keys(raw, label)]
+
+
+def retyped_finding(key: Mapping[str, Any]) -> ManifestFinding:
+    """One of the core's retyped keys (``Bundle.retyped_keys``) as a finding."""
+    where: list[Any] = ["dags", key["dag"]]
+    if key["task_index"] is not None:
+        where += ["tasks", key["task_index"]]
+    return ManifestFinding("retyped-key", "error", json_path(where), key["line"], key["message"])
 
 
 def json_path(segments: Iterable[Any]) -> str:
@@ -254,6 +287,8 @@ def _differences(
     if isinstance(yaml11, dict) and isinstance(yaml12, dict):
         yield from _mapping_differences(node, yaml11, yaml12, path)
     elif isinstance(yaml11, list) and isinstance(yaml12, list) and len(yaml11) == len(yaml12):
+        if len(path) == 3 and path[0] == "dags" and path[2] == "tasks":
+            return  # task items: the core's retyped-key errors
         items = _child_nodes(node, len(yaml12))
         for i, (a, b) in enumerate(zip(yaml11, yaml12, strict=True)):
             yield from _differences(items[i], a, b, (*path, i))
@@ -279,7 +314,8 @@ def _mapping_differences(
     ):
         key_node, value_node = pair if pair is not None else (None, None)
         here = (*path, key12)
-        if not (type(key11) is type(key12) and key11 == key12):
+        # Keys of `dags` are the core's retyped-key errors.
+        if path != ("dags",) and not (type(key11) is type(key12) and key11 == key12):
             yield _issue(here, key_node, key11, key12, what="key")
         yield from _differences(value_node, value11, value12, here)
 

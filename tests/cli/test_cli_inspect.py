@@ -127,6 +127,23 @@ def test_inspect_of_a_bundle_with_an_unreadable_manifest_still_shows_its_regions
     assert "manifest is not valid YAML" in afbundle("inspect", path).out
 
 
+def test_inspect_lists_the_dags_airflow_routes_and_warns_about_keys_it_retypes(
+    tmp_path: Path,
+) -> None:
+    dags = "  0o17:\n    tasks: [a, on]\n  on:\n    tasks: [a]\n"
+    path = write_bundle(tmp_path / "bundle", metadata=raw_yaml_manifest(dags))
+    run = afbundle("inspect", path)
+    assert run.code == 0, run.stderr
+    assert "dags (1)" in run.out and "0o17" in run.out
+    assert (
+        f"afbundle: warning: {path}: manifest line 10: dag key 'on' reads as the boolean true"
+        in run.stderr
+    )
+    assert "task 'on' (tasks[1] of dag '0o17')" in run.stderr
+    (dag,) = afbundle("inspect", path, "--json").json()["bundle"]["dags"]
+    assert dag == {"dag_id": "0o17", "tasks": ["a"]}
+
+
 def test_a_manifest_python_cannot_hold_is_reported_not_a_traceback(tmp_path: Path) -> None:
     raw = raw_yaml_manifest() + b"? [a, b]\n: x\n"  # a sequence as a mapping key
     path = write_bundle(tmp_path / "root" / "bundle", metadata=raw)

@@ -205,7 +205,7 @@ def test_pack_refuses_a_bad_manifest_and_writes_nothing(
 def test_pack_warns_when_yaml_1_1_reads_an_unquoted_date_differently(
     stub_binary: Path, tmp_path: Path
 ) -> None:
-    text = VALID_MANIFEST.replace('"2026-06-16"', "2026-06-16").replace("[extract, load]", "[on]")
+    text = VALID_MANIFEST.replace('"2026-06-16"', "2026-06-16") + "flag: on\n"
     manifest_file = write_manifest(tmp_path / "m.yaml", text)
     out = tmp_path / "out"
     run = afbundle("pack", stub_binary, "-o", out, "--manifest", manifest_file)
@@ -215,31 +215,52 @@ def test_pack_warns_when_yaml_1_1_reads_an_unquoted_date_differently(
         "as the date 2026-06-16 under YAML 1.1 (PyYAML, Airflow's reader) but as the string "
         "'2026-06-16' under YAML 1.2 (afbundle)"
     ) in run.stderr
-    assert (
-        f"{manifest_file}:9: $.dags.tutorial_dag.tasks[0]: the value reads as the boolean true"
-        in run.stderr
-    )
+    assert f"{manifest_file}:10: $.flag: the value reads as the boolean true" in run.stderr
     assert "reads the same under YAML 1.1 and 1.2" in run.stderr
     # What was packed is the YAML 1.2 reading, quoted: PyYAML now agrees.
     embedded = yaml.safe_load(afbundle("inspect", out, "--manifest").stdout)
     assert embedded["sdk"]["supervisor_schema_version"] == "2026-06-16"
-    assert embedded["dags"]["tutorial_dag"]["tasks"] == ["on"]
+    assert embedded["flag"] == "on"
 
 
-def test_pack_warns_when_yaml_1_1_cannot_read_the_manifest_at_all(
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ("tutorial_dag:", "0o17:", "dag key '0o17' reads as the string '0o17' under YAML 1.1"),
+        ("tutorial_dag:", "1e3:", "dag key '1e3' reads as the string '1e3' under YAML 1.1"),
+        ("tutorial_dag:", "on:", "dag key 'on' reads as the boolean true under YAML 1.1"),
+        ("tutorial_dag:", "null:", "dag key 'null' is null under YAML 1.1"),
+        ("tutorial_dag:", "true:", "dag key 'true' is the boolean true under YAML 1.1"),
+        ("tutorial_dag:", "123:", "dag key '123' is the integer 123 under YAML 1.1"),
+        ("[extract, load]", "[extract, yes]", "task 'yes' (tasks[1] of dag 'tutorial_dag')"),
+    ],
+)
+def test_pack_refuses_dag_and_task_keys_airflow_retypes_instead_of_rewriting_them(
+    stub_binary: Path, tmp_path: Path, old: str, new: str, named: str
+) -> None:
+    manifest_file = write_manifest(tmp_path / "m.yaml", VALID_MANIFEST.replace(old, new))
+    out = tmp_path / "out"
+    run = afbundle("pack", stub_binary, "-o", out, "--manifest", manifest_file)
+    assert run.code == 1, run.stderr
+    assert f"afbundle: error: {manifest_file}:" in run.stderr
+    assert named in run.stderr
+    assert "nothing was rewritten or written" in run.stderr.splitlines()[-1]
+    assert not out.exists()
+
+
+def test_pack_refuses_a_manifest_yaml_1_1_cannot_read_at_all(
     stub_binary: Path, tmp_path: Path
 ) -> None:
     text = VALID_MANIFEST.replace('"2026-06-16"', "2026-13-45")  # PyYAML: ValueError
     manifest_file = write_manifest(tmp_path / "m.yaml", text)
     out = tmp_path / "out"
     run = afbundle("pack", stub_binary, "-o", out, "--manifest", manifest_file)
-    assert run.code == 0, run.stderr
+    assert run.code == 1, run.stderr
     assert (
-        f"{manifest_file}:5: $: YAML 1.1 (PyYAML, Airflow's reader) cannot read it: "
-        "month must be in 1..12"
+        f"afbundle: error: {manifest_file}: manifest cannot be read by Airflow's YAML 1.1 "
+        'reader (PyYAML): line 5: "2026-13-45": month must be in 1..12'
     ) in run.stderr
-    embedded = yaml.safe_load(afbundle("inspect", out, "--manifest").stdout)
-    assert embedded["sdk"]["supervisor_schema_version"] == "2026-13-45"
+    assert not out.exists()
 
 
 def test_pack_without_yaml_1_1_differences_prints_no_warning(

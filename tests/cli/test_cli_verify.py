@@ -68,6 +68,27 @@ def test_verify_strict_warns_about_an_embedded_manifest_airflow_reads_differentl
     )
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ("tutorial_dag:", "0o17:", "$.dags['0o17']: dag key '0o17' reads as the string '0o17'"),
+        ("tutorial_dag:", "on:", "$.dags.on: dag key 'on' reads as the boolean true"),
+        ("tutorial_dag:", "null:", "$.dags.null: dag key 'null' is null"),
+        ("[extract, load]", "[extract, 1_000]", "$.dags.tutorial_dag.tasks[1]: task '1_000'"),
+    ],
+)
+def test_verify_strict_fails_a_bundle_whose_dag_or_task_keys_airflow_retypes(
+    tmp_path: Path, old: str, new: str, named: str
+) -> None:
+    path = write_bundle(tmp_path / "b", metadata=VALID_MANIFEST.replace(old, new).encode())
+    assert afbundle("verify", path).code == 0
+    run = afbundle("verify", "--strict", path)
+    assert run.code == 1
+    assert run.out.startswith(f"FAIL {path}: manifest has 1 retyped dag or task key: {named}")
+    (result,) = afbundle("verify", "--strict", path, "--json").json()["results"]
+    assert (result["ok"], result["kind"]) == (False, "schema")
+
+
 def test_verify_json_matches_the_schema(tmp_path: Path) -> None:
     write_bundle(tmp_path / "good")
     write_kind(tmp_path / "corrupt", "corrupt_binary")

@@ -40,24 +40,20 @@ class DagSummary:
     tasks: list[str] | None
 
 
-def dag_summaries(metadata: Any) -> list[DagSummary]:
-    """The string-keyed entries of a manifest's ``dags``, in document order.
+def dag_summaries(bundle: Bundle | None) -> list[DagSummary]:
+    """The dags Airflow routes to ``bundle``, with their task_ids, as the core read them.
 
     Example:
-        >>> dag_summaries({"dags": {"d": {"tasks": ["a", "b"]}, 1: {}}})
+        >>> dag_summaries(afbundle.read_bundle("dist/pipeline"))
         [DagSummary(dag_id='d', tasks=['a', 'b'])]
     """
-    dags = metadata.get("dags") if isinstance(metadata, dict) else None
-    if not isinstance(dags, dict):
+    if bundle is None:
         return []
-    out = []
-    for dag_id, entry in dags.items():
-        if isinstance(dag_id, str):
-            tasks = entry.get("tasks") if isinstance(entry, dict) else None
-            out.append(
-                DagSummary(dag_id, [str(t) for t in tasks] if isinstance(tasks, list) else None)
-            )
-    return out
+    tasks = bundle.tasks
+    return [
+        DagSummary(d, None if tasks.get(d) is None else list(tasks[d] or ()))
+        for d in bundle.dag_ids
+    ]
 
 
 def bundle_json(
@@ -73,9 +69,8 @@ def bundle_json(
     if isinstance(layout, Bundle):
         dag_ids = list(layout.dag_ids)
         schema_version = layout.supervisor_schema_version
-    else:
-        dag_ids = [d.dag_id for d in dag_summaries(metadata)]
-        schema_version = text_at(metadata, "sdk", "supervisor_schema_version")
+    else:  # the manifest could not be read
+        dag_ids, schema_version = [], None
     out: dict[str, Any] = {
         "path": os.fsdecode(layout.path),
         "size": layout.size,

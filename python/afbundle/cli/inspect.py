@@ -26,6 +26,7 @@ from afbundle.cli.printer import (
     render_table,
     shown,
     stdout_palette,
+    warn,
 )
 from afbundle.errors import BundleIntegrityError, ManifestError
 
@@ -134,7 +135,7 @@ def _json(
         binary_sha256_actual=check.actual.hex(),
         problem=check.problem,
         manifest_error=item.manifest_error,
-        dags=[{"dag_id": d.dag_id, "tasks": d.tasks} for d in dag_summaries(item.metadata)],
+        dags=[{"dag_id": d.dag_id, "tasks": d.tasks} for d in dag_summaries(item.bundle)],
         manifest=jsonable(item.metadata) if item.metadata is not None else None,
     )
     return {"command": "inspect", "bundle": detail, "extracted": extracted}
@@ -191,12 +192,14 @@ def _print_manifest_summary(item: Inspected, palette: Palette) -> None:
     ]
     for name, value in fields:
         print(f"  {name:<32} {shown(value) if value is not None else palette.bad('(missing)')}")
-    dags = dag_summaries(metadata)
+    dags = dag_summaries(item.bundle)
     print(f"{palette.strong('dags')} ({len(dags)})")
     rows = [[shown(d.dag_id), str(len(d.tasks)) if d.tasks is not None else "?"] for d in dags]
     if rows:
         for line in render_table(["DAG_ID", "TASKS"], rows, palette, right=[1]):
             print(line)
+    for key in item.bundle.retyped_keys if item.bundle is not None else ():
+        warn(f"{shown(item.path)}: manifest line {key['line']}: {plain(key['message'])}")
 
 
 def extract(item: Inspected, directory: Path, *, force: bool) -> dict[str, str | None]:

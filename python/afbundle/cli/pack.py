@@ -43,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
         manifest["source"] = os.path.basename(args.source)
     # The YAML lint reads the text as written; the schema sees what will be packed.
     findings = [] if raw is None else afbundle.check_manifest(raw, schema=False, label=label)
-    findings = [f for f in findings if f.code != "no-tasks"]
-    findings += afbundle.check_manifest(manifest, label=label)
+    schema = afbundle.check_manifest(manifest, label=label)
+    # A task item of another type is a schema violation already; say it once.
+    violated = {f.path for f in schema if f.code == "schema"}
+    findings = [f for f in findings if f.code != "no-tasks" and f.path not in violated] + schema
     _report(findings, label, from_flags=args.manifest is None)
     _warn_source_name_mismatch(manifest, args.source, label)
     with reporting(args.binary):
@@ -140,6 +142,15 @@ def _report(findings: list[ManifestFinding], label: str, *, from_flags: bool) ->
             warn(f"{shown(label)}: {plain(finding.message)}")
         else:
             warn(f"{where}: {message}")
+    retyped = [f for f in errors if f.code == "retyped-key"]
+    if retyped and len(retyped) == len(errors):
+        count = plural(len(retyped), "dag or task key")
+        raise CliError(
+            label,
+            f"manifest has {count} that Airflow's YAML 1.1 reader does not read as the string "
+            "YAML 1.2 reads; quote them (nothing was rewritten or written)",
+            ExitCode.INVALID,
+        )
     if errors:
         count = plural(len(errors), "violation")
         raise CliError(
@@ -198,8 +209,7 @@ def _read_source(path: str | None) -> bytes:
 def _print_packed(output: str, bundle: afbundle.Bundle) -> None:
     parts = " + ".join(f"{name} {human_size(length)}" for name, _, length in regions(bundle))
     dags = ", ".join(
-        f"{shown(d.dag_id)} ({plural(len(d.tasks or []), 'task')})"
-        for d in dag_summaries(bundle.metadata)
+        f"{shown(d.dag_id)} ({plural(len(d.tasks or []), 'task')})" for d in dag_summaries(bundle)
     )
     print(f"packed {shown(output)}: {human_size(bundle.size)} = {parts}")
     print(f"  dags: {dags or shown_list(bundle.dag_ids)}")

@@ -1,4 +1,5 @@
-"""``afbundle verify``: one ``OK``/``FAIL`` line per file; ``--strict`` adds the manifest checks."""
+"""``afbundle verify``: one ``OK``/``FAIL`` line per file; ``--strict`` adds the manifest checks
+(the spec's schema, and dag or task keys Airflow's YAML 1.1 reader types differently)."""
 
 from __future__ import annotations
 
@@ -76,14 +77,21 @@ def verify_one(
     except OSError as exc:
         return VerifyResult(path, "io", exc.strerror or str(exc))
     schema = afbundle.check_manifest(metadata)
-    lint = [f for f in afbundle.check_manifest(raw, schema=False) if f.code == "yaml-1.1"]
+    text = afbundle.check_manifest(raw, schema=False)
+    lint = [f for f in text if f.code == "yaml-1.1"]
     violations = [f for f in schema if f.severity == "error"]
+    retyped = [f for f in text if f.code == "retyped-key"]
     result = VerifyResult(path, signed_by=bundle.signed_by)
-    if violations:
-        count = plural(len(violations), "schema violation")
-        details = "; ".join(f"{v.path}: {v.message}" for v in violations)
-        reason = f"manifest has {count}: {details}"
-        result = VerifyResult(path, "schema", reason, violations, signed_by=bundle.signed_by)
+    if violations or retyped:
+        counts = [
+            *([plural(len(violations), "schema violation")] if violations else []),
+            *([plural(len(retyped), "retyped dag or task key")] if retyped else []),
+        ]
+        details = "; ".join(f"{v.path}: {v.message}" for v in (*violations, *retyped))
+        reason = f"manifest has {' and '.join(counts)}: {details}"
+        result = VerifyResult(
+            path, "schema", reason, [*violations, *retyped], signed_by=bundle.signed_by
+        )
     result.warnings = [
         f"manifest line {i.line}: {i.path}: {i.message}" if i.line else f"{i.path}: {i.message}"
         for i in lint
