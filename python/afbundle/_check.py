@@ -771,10 +771,10 @@ def check_dags(
                 if spot in seen_retyped:
                     continue
                 seen_retyped.add(spot)
-                task = retyped["text"] if retyped["task_index"] is not None else None
+                task_id = retyped["text"] if retyped["task_index"] is not None else None
                 findings.append(
                     Finding(
-                        "retyped-key", retyped["dag"], task, None, users[0] if users else None,
+                        "retyped-key", retyped["dag"], task_id, None, users[0] if users else None,
                         bundle.path, None,
                         f"{os.fsdecode(bundle.path)}, manifest line {retyped['line']}: "
                         f"{retyped['message']}",
