@@ -28,7 +28,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import afbundle
-from afbundle._check import CODES
+from afbundle.check import CODES
 
 from _writer import bundle_bytes, raw_yaml_manifest, write_file
 
@@ -801,7 +801,7 @@ def test_the_checked_kwargs_are_those_of_afbundles_coordinator() -> None:
     attrs = pytest.importorskip("attrs")
     from airflow.sdk.coordinators._subprocess import SubprocessCoordinator
 
-    from afbundle._check import AFBUNDLE_COORDINATOR_KWARGS
+    from afbundle.check.pipeline import AFBUNDLE_COORDINATOR_KWARGS
     from afbundle.coordinator import ExecutableCoordinator
 
     def init_fields(cls: type) -> set[str]:
@@ -1079,7 +1079,7 @@ def _alive(pid: int) -> bool:
 def test_check_load_errors_pickle() -> None:
     import pickle
 
-    from afbundle._check import CheckLoadError
+    from afbundle.check import CheckLoadError
 
     error = CheckLoadError(
         "timed out after 1 s while parsing DAG file d.py", "parsing DAG file d.py"

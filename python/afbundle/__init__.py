@@ -50,8 +50,8 @@ TYPE_CHECKING = False  # not from typing: `import afbundle` stays light
 if TYPE_CHECKING:
     from typing import Any
 
-    from afbundle._check import CheckReport, Finding, check_dags
     from afbundle._manifest_check import ManifestFinding, check_manifest, parse_manifest
+    from afbundle.check import CheckReport, Finding, check_dags
     from afbundle.coordinator import ExecutableCoordinator
 
 __all__ = [
@@ -111,7 +111,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(_manifest_check, name)
     if name in _DAG_CHECKS:
-        from afbundle import _check
+        from afbundle import check
 
-        return getattr(_check, name)
+        return getattr(check, name)
     raise AttributeError(f"module 'afbundle' has no attribute {name!r}")

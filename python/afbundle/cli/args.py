@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 import afbundle
-from afbundle._check_loader import DEFAULT_TIMEOUT
+from afbundle.check import DEFAULT_TIMEOUT
 from afbundle.cli.printer import PROG
 
 #: The file name the spec gives the manifest; ``inspect --extract`` writes it.

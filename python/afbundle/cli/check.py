@@ -27,7 +27,7 @@ from afbundle.cli.printer import (
 )
 
 if TYPE_CHECKING:
-    from afbundle._check import CheckReport, Finding
+    from afbundle.check import CheckReport, Finding
 
 
 @contextlib.contextmanager
@@ -48,7 +48,7 @@ def stdout_to_stderr() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from afbundle._check import CheckConfigError, CheckLoadError, check_dags
+    from afbundle.check import CheckConfigError, CheckLoadError, check_dags
 
     signers = load_signers(args.signers)
     try:

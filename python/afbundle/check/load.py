@@ -64,7 +64,7 @@ _POLL_SECONDS = 0.1
 BOOT = (
     "import json, sys; first = json.loads(sys.stdin.buffer.readline()); "
     "sys.path[:] = first['sys_path']; "
-    "from afbundle._check_loader import child_main; child_main(first, int(sys.argv[1]))"
+    "from afbundle.check.load import child_main; child_main(first, int(sys.argv[1]))"
 )
 
 
