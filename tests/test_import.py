@@ -132,3 +132,32 @@ def test_the_core_raises_the_same_exception_classes(tmp_path) -> None:
 def test_the_version_is_a_string() -> None:
     assert isinstance(afbundle.__version__, str)
     assert afbundle.__version__
+
+
+def test_every_name_the_api_raises_or_returns_is_exported() -> None:
+    """What the check raises, the signature constants and the signer loader are public."""
+    for name in (
+        "CheckConfigError",
+        "CheckLoadError",
+        "CoordinatorEntry",
+        "StubTask",
+        "SIGNATURE_NAMESPACE",
+        "SIDECAR_SUFFIX",
+        "load_signers",
+    ):
+        assert name in afbundle.__all__, name
+        assert getattr(afbundle, name) is not None
+    assert issubclass(afbundle.CheckConfigError, ValueError)
+    assert afbundle.SIGNATURE_NAMESPACE == afbundle._core.SIGNATURE_NAMESPACE == "afbundle"
+    # One suffix, the core's: the one it reads signatures from.
+    assert afbundle.SIDECAR_SUFFIX == afbundle._core.SIDECAR_SUFFIX == ".sig"
+    assert str(afbundle.sidecar_path("/b/etl")) == "/b/etl" + afbundle._core.SIDECAR_SUFFIX
+
+
+def test_the_old_check_module_is_an_alias_of_the_check_package() -> None:
+    import afbundle._check as old
+    import afbundle.check as new
+
+    for name in new.__all__:
+        assert getattr(old, name) is getattr(new, name), name
+    assert afbundle.check_dags is new.check_dags and afbundle.CheckLoadError is new.CheckLoadError

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from afbundle._scan import PathArg
+    from afbundle._roots import PathArg
     from afbundle.check import CheckReport
 
 __all__ = ["assert_dags_deployable"]

@@ -51,7 +51,7 @@ from afbundle.check.load import (
 if TYPE_CHECKING:
     from afbundle._core import Bundle, Rejection, TrustedSigners
     from afbundle._report import ScanReport
-    from afbundle._scan import PathArg
+    from afbundle._roots import PathArg
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -630,9 +630,9 @@ def check_dags(
     root_override = None if roots is None else tuple(Path(r).expanduser() for r in roots)
     if queues and not root_override:
         raise CheckConfigError("queues given without roots: say where their bundles are")
-    from afbundle._scan import _signers
+    from afbundle._signing import load_signers
 
-    signers = _signers(trusted_signers)  # read once, before Airflow or any DAG file
+    signers = load_signers(trusted_signers)  # read once, before Airflow or any DAG file
 
     with contextlib.ExitStack() as stack:
         # Started first: it imports Airflow's DagBag while this process imports Airflow.

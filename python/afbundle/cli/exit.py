@@ -56,6 +56,8 @@ def reporting(path: object) -> Iterator[None]:
         raise CliError(exc.path or path, exc.reason, code) from exc
     except BundleError as exc:
         raise CliError(exc.path or path, exc.reason, ExitCode.INVALID) from exc
+    except ValueError as exc:  # an argument the API refuses (an empty root, ...)
+        raise CliError(None, str(exc), ExitCode.ERROR) from exc
     except OSError as exc:
         if exc.filename is None:  # the core's message already names the path
             raise CliError(None, str(exc), ExitCode.ERROR) from exc
