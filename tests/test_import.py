@@ -161,3 +161,43 @@ def test_the_old_check_module_is_an_alias_of_the_check_package() -> None:
     for name in new.__all__:
         assert getattr(old, name) is getattr(new, name), name
     assert afbundle.check_dags is new.check_dags and afbundle.CheckLoadError is new.CheckLoadError
+
+
+def test_the_command_line_uses_only_the_public_api() -> None:
+    """ARCHITECTURE.md's boundary: the CLI imports ``afbundle``'s public names and
+    public modules, never a private module or name (``_core``, ``_scan``, ...)."""
+    import ast
+    from pathlib import Path
+
+    import afbundle.check
+    import afbundle.errors
+    import afbundle.inspection
+
+    public_modules = {"afbundle", "afbundle.errors", "afbundle.inspection", "afbundle.check"}
+    exported = {
+        "afbundle": set(afbundle.__all__),
+        "afbundle.check": set(afbundle.check.__all__),
+        "afbundle.errors": set(afbundle.errors.__all__),
+        "afbundle.inspection": set(afbundle.inspection.__all__),
+    }
+    cli = Path(afbundle.__file__).parent / "cli"
+    used = []
+    for path in sorted(cli.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [(node.module, alias.name) for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [(alias.name, None) for alias in node.names]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                names = [(node.value.id, node.attr)] if node.value.id == "afbundle" else []
+            else:
+                continue
+            for module, name in names:
+                if not module.startswith("afbundle") or module.startswith("afbundle.cli"):
+                    continue
+                used.append((path.name, module, name))
+                where = f"{path.name}: {module} {name}"
+                assert module in public_modules, where
+                if name is not None:  # an exported name, or a public module
+                    assert name in exported[module] or f"{module}.{name}" in public_modules, where
+    assert ("exit.py", "afbundle", "load_signers") in used  # the scan saw the attribute uses
