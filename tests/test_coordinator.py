@@ -181,6 +181,52 @@ class TestConfiguration:
         with pytest.raises(TypeError, match="digest_cache"):
             ExecutableCoordinator(executables_root=tmp_path, digest_cache=digest_cache)
 
+    def test_persistent_cache_is_the_kwarg_and_digest_cache_its_old_name(
+        self, tmp_path: Path
+    ) -> None:
+        new = ExecutableCoordinator(executables_root=tmp_path, persistent_cache=False)
+        old = ExecutableCoordinator(executables_root=tmp_path, digest_cache=False)
+        both = ExecutableCoordinator(
+            executables_root=tmp_path, persistent_cache=False, digest_cache=False
+        )
+        for coordinator in (new, old, both):
+            assert (coordinator.persistent_cache, coordinator.digest_cache) == (False, False)
+        assert ExecutableCoordinator(executables_root=tmp_path).persistent_cache is True
+        with pytest.raises(ValueError, match=r"digest_cache.*persistent_cache"):
+            ExecutableCoordinator(
+                executables_root=tmp_path, persistent_cache=True, digest_cache=False
+            )
+        with pytest.raises(TypeError, match="persistent_cache"):
+            ExecutableCoordinator(executables_root=tmp_path, persistent_cache="false")
+
+    def test_each_own_field_is_built_from_its_kwarg_rule(self) -> None:
+        """One definition: the fields are the rules ``afbundle check`` judges kwargs by."""
+        import attrs
+
+        from afbundle._coordinator_kwargs import KWARGS
+
+        own = [f for f in attrs.fields(ExecutableCoordinator) if f.init]
+        inherited = {f.name for f in attrs.fields(SubprocessCoordinator) if f.init}
+        assert {f.name for f in own} - inherited == set(KWARGS)
+        for f in own:
+            if f.name in KWARGS:
+                assert f.converter == KWARGS[f.name].field_converter, f.name
+
+    @pytest.mark.parametrize(
+        ("kwargs", "error"),
+        [
+            ({"cache_dir": ""}, ValueError),
+            ({"trusted_signers": "  "}, ValueError),
+            ({"cache_dir": 3}, TypeError),
+            ({"executables_root": [b"/opt/bundles", 3]}, TypeError),
+        ],
+    )
+    def test_an_unusable_path_kwarg_is_refused_at_construction_not_at_the_first_task(
+        self, tmp_path: Path, kwargs: dict[str, Any], error: type[Exception]
+    ) -> None:
+        with pytest.raises(error, match=next(iter(kwargs))):
+            ExecutableCoordinator(**{"executables_root": tmp_path, **kwargs})
+
     def test_keyword_arguments_only(self, tmp_path: Path) -> None:
         with pytest.raises(TypeError):
             ExecutableCoordinator(tmp_path)  # type: ignore[call-arg, arg-type]
