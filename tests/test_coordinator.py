@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import re
 import stat
 import subprocess
@@ -205,12 +206,21 @@ class TestConfiguration:
 
         from afbundle._coordinator_kwargs import KWARGS
 
-        own = [f for f in attrs.fields(ExecutableCoordinator) if f.init]
-        inherited = {f.name for f in attrs.fields(SubprocessCoordinator) if f.init}
-        assert {f.name for f in own} - inherited == set(KWARGS)
-        for f in own:
-            if f.name in KWARGS:
-                assert f.converter == KWARGS[f.name].field_converter, f.name
+        own = {f.alias: f for f in attrs.fields(ExecutableCoordinator) if f.init}
+        inherited = {f.alias for f in attrs.fields(SubprocessCoordinator) if f.init}
+        assert set(own) - inherited == set(KWARGS)
+        for name, kwarg in KWARGS.items():
+            assert own[name].converter == kwarg.field_converter, name
+
+    def test_a_copy_with_another_cache_setting_is_not_a_conflict(self, tmp_path: Path) -> None:
+        import attrs
+
+        for given in ({}, {"digest_cache": True}, {"persistent_cache": True}):
+            coordinator = ExecutableCoordinator(executables_root=tmp_path, **given)
+            copy = attrs.evolve(coordinator, persistent_cache=False)
+            assert (copy.persistent_cache, copy.digest_cache) == (False, False)
+            again = attrs.evolve(pickle.loads(pickle.dumps(coordinator)), threads=2)
+            assert (again.persistent_cache, again.threads) == (True, 2)
 
     @pytest.mark.parametrize(
         ("kwargs", "error"),

@@ -28,16 +28,23 @@ __all__ = ["KWARGS", "UNSET", "Kwarg", "construct", "persistent_cache_setting"]
 
 
 class _Unset:
-    """The default of a kwarg whose absence must be told from any value given."""
+    """A default that must be told from any value given; one object per name, also
+    after a pickle round trip (a copied coordinator keeps its fields' meaning)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __repr__(self) -> str:
-        return "UNSET"
+        return self.name
+
+    def __reduce__(self) -> str:
+        return self.name
 
 
 #: Not given (``persistent_cache`` and its old name ``digest_cache``).
-UNSET: Final = _Unset()
+UNSET: Final = _Unset("UNSET")
 #: The default of a kwarg without one (``executables_root``).
-REQUIRED: Final = _Unset()
+REQUIRED: Final = _Unset("REQUIRED")
 
 
 @dataclasses.dataclass(frozen=True)

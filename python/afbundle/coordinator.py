@@ -40,7 +40,7 @@ import pathlib
 import sys
 from typing import TYPE_CHECKING, Any
 
-from afbundle._coordinator_kwargs import KWARGS, REQUIRED, persistent_cache_setting
+from afbundle._coordinator_kwargs import KWARGS, REQUIRED, UNSET, persistent_cache_setting
 from afbundle._scan import find
 
 try:
@@ -160,16 +160,24 @@ class ExecutableCoordinator(SubprocessCoordinator):
     executables_root: list[pathlib.Path] = attrs.field(**_rule("executables_root"))
     threads: int | None = attrs.field(**_rule("threads"))
     persistent_cache: bool = attrs.field(**_rule("persistent_cache"))
-    #: The old name of ``persistent_cache`` (an alias: either may be given).
-    digest_cache: bool = attrs.field(**_rule("digest_cache"), repr=False, eq=False)
+    # ``digest_cache=``, the old name of ``persistent_cache``: taken in, then consumed
+    # (so attrs.evolve and copies carry persistent_cache alone); read it as a property.
+    _digest_cache: Any = attrs.field(
+        **_rule("digest_cache"), alias="digest_cache", repr=False, eq=False
+    )
     cache_dir: pathlib.Path | None = attrs.field(**_rule("cache_dir"))
     verified_exec: bool = attrs.field(**_rule("verified_exec"))
     trusted_signers: pathlib.Path | None = attrs.field(**_rule("trusted_signers"))
 
     def __attrs_post_init__(self) -> None:
-        # Either name may be given (both, only if they agree); both read the same after.
-        setting = persistent_cache_setting(self.persistent_cache, self.digest_cache)
-        self.persistent_cache = self.digest_cache = setting
+        # Either name may be given (both only if they agree).
+        self.persistent_cache = persistent_cache_setting(self.persistent_cache, self._digest_cache)
+        self._digest_cache = UNSET
+
+    @property
+    def digest_cache(self) -> bool:
+        """The old name of :attr:`persistent_cache` (read-only)."""
+        return self.persistent_cache
 
     def _build_execute_task_command(self, *, what: TaskInstance) -> tuple[list[str], str | None]:
         """Find the bundle for ``what.dag_id``; return its path as the command, and its schema.
