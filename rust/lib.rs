@@ -81,6 +81,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_class::<py_signature::PyTrustedSigners>()?;
     m.add("SIGNATURE_NAMESPACE", signature::NAMESPACE)?;
+    m.add("SIDECAR_SUFFIX", signature::SIDECAR_SUFFIX)?;
     m.add_function(wrap_pyfunction!(py_bundle::read_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::clear_digest_cache, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::check_cache_dir, m)?)?;

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import re
 import stat
 import subprocess
@@ -180,6 +181,61 @@ class TestConfiguration:
         # A JSON string "false" must not silently mean True.
         with pytest.raises(TypeError, match="digest_cache"):
             ExecutableCoordinator(executables_root=tmp_path, digest_cache=digest_cache)
+
+    def test_persistent_cache_is_the_kwarg_and_digest_cache_its_old_name(
+        self, tmp_path: Path
+    ) -> None:
+        new = ExecutableCoordinator(executables_root=tmp_path, persistent_cache=False)
+        old = ExecutableCoordinator(executables_root=tmp_path, digest_cache=False)
+        both = ExecutableCoordinator(
+            executables_root=tmp_path, persistent_cache=False, digest_cache=False
+        )
+        for coordinator in (new, old, both):
+            assert (coordinator.persistent_cache, coordinator.digest_cache) == (False, False)
+        assert ExecutableCoordinator(executables_root=tmp_path).persistent_cache is True
+        with pytest.raises(ValueError, match=r"digest_cache.*persistent_cache"):
+            ExecutableCoordinator(
+                executables_root=tmp_path, persistent_cache=True, digest_cache=False
+            )
+        with pytest.raises(TypeError, match="persistent_cache"):
+            ExecutableCoordinator(executables_root=tmp_path, persistent_cache="false")
+
+    def test_each_own_field_is_built_from_its_kwarg_rule(self) -> None:
+        """One definition: the fields are the rules ``afbundle check`` judges kwargs by."""
+        import attrs
+
+        from afbundle._coordinator_kwargs import KWARGS
+
+        own = {f.alias: f for f in attrs.fields(ExecutableCoordinator) if f.init}
+        inherited = {f.alias for f in attrs.fields(SubprocessCoordinator) if f.init}
+        assert set(own) - inherited == set(KWARGS)
+        for name, kwarg in KWARGS.items():
+            assert own[name].converter == kwarg.field_converter, name
+
+    def test_a_copy_with_another_cache_setting_is_not_a_conflict(self, tmp_path: Path) -> None:
+        import attrs
+
+        for given in ({}, {"digest_cache": True}, {"persistent_cache": True}):
+            coordinator = ExecutableCoordinator(executables_root=tmp_path, **given)
+            copy = attrs.evolve(coordinator, persistent_cache=False)
+            assert (copy.persistent_cache, copy.digest_cache) == (False, False)
+            again = attrs.evolve(pickle.loads(pickle.dumps(coordinator)), threads=2)
+            assert (again.persistent_cache, again.threads) == (True, 2)
+
+    @pytest.mark.parametrize(
+        ("kwargs", "error"),
+        [
+            ({"cache_dir": ""}, ValueError),
+            ({"trusted_signers": "  "}, ValueError),
+            ({"cache_dir": 3}, TypeError),
+            ({"executables_root": [b"/opt/bundles", 3]}, TypeError),
+        ],
+    )
+    def test_an_unusable_path_kwarg_is_refused_at_construction_not_at_the_first_task(
+        self, tmp_path: Path, kwargs: dict[str, Any], error: type[Exception]
+    ) -> None:
+        with pytest.raises(error, match=next(iter(kwargs))):
+            ExecutableCoordinator(**{"executables_root": tmp_path, **kwargs})
 
     def test_keyword_arguments_only(self, tmp_path: Path) -> None:
         with pytest.raises(TypeError):

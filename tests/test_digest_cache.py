@@ -197,3 +197,52 @@ def test_a_tampered_bundle_is_rejected_by_a_fresh_process_despite_the_persistent
     assert [kind for _, kind in scan_in_child(tmp_path / "root", cache)["rejected"]] == [
         "integrity"
     ]
+
+
+# --- One vocabulary: cache_dir says where (None: the default), persistent_cache whether ---
+
+
+def _filled(cache: Path) -> bool:
+    return cache.exists() and any(p.is_file() for p in cache.rglob("*"))
+
+
+def test_read_bundle_uses_the_default_cache_directory_when_asked_as_find_does(tree):
+    root, bundle, _ = tree
+    default = afbundle.default_cache_dir()
+    afbundle.read_bundle(bundle)  # one file named explicitly: hashed, no cache
+    assert not _filled(default)
+    afbundle._core.clear_digest_cache()  # a hit in memory would not reach the disk
+    afbundle.read_bundle(bundle, persistent_cache=True)  # cache_dir=None: the default
+    assert _filled(default)
+    child = scan_in_child(root, default)
+    assert (child["hits"], child["hashed"]) == (1, 0)
+
+
+def test_read_bundle_given_a_cache_dir_still_uses_it(tree):
+    """The older way to ask for the cache (``cache_dir=`` alone) keeps working."""
+    _root, bundle, cache = tree
+    afbundle.read_bundle(bundle, cache_dir=cache)
+    assert _filled(cache)
+    off = cache.parent / "off"
+    afbundle.read_bundle(bundle, cache_dir=off, persistent_cache=False)
+    assert not off.exists()
+
+
+def test_read_bundle_warns_about_a_refused_cache_directory_as_scan_does(tree):
+    _root, bundle, cache = tree
+    cache.mkdir(mode=0o700)
+    os.chmod(cache, 0o777)
+    warnings: list[tuple[str, dict]] = []
+
+    class Recorder:
+        def debug(self, event: str, **kw: object) -> None:
+            pass
+
+        def warning(self, event: str, **kw: object) -> None:
+            warnings.append((event, kw))
+
+    assert afbundle.read_bundle(bundle, cache_dir=cache, log=Recorder()).verified
+    assert warnings and "refused" in warnings[0][0]
+    assert not _filled(cache)
+    with pytest.raises(ValueError, match="cache_dir"):
+        afbundle.read_bundle(bundle, cache_dir="", persistent_cache=True)

@@ -132,3 +132,72 @@ def test_the_core_raises_the_same_exception_classes(tmp_path) -> None:
 def test_the_version_is_a_string() -> None:
     assert isinstance(afbundle.__version__, str)
     assert afbundle.__version__
+
+
+def test_every_name_the_api_raises_or_returns_is_exported() -> None:
+    """What the check raises, the signature constants and the signer loader are public."""
+    for name in (
+        "CheckConfigError",
+        "CheckLoadError",
+        "CoordinatorEntry",
+        "StubTask",
+        "SIGNATURE_NAMESPACE",
+        "SIDECAR_SUFFIX",
+        "load_signers",
+    ):
+        assert name in afbundle.__all__, name
+        assert getattr(afbundle, name) is not None
+    assert issubclass(afbundle.CheckConfigError, ValueError)
+    assert afbundle.SIGNATURE_NAMESPACE == afbundle._core.SIGNATURE_NAMESPACE == "afbundle"
+    # One suffix, the core's: the one it reads signatures from.
+    assert afbundle.SIDECAR_SUFFIX == afbundle._core.SIDECAR_SUFFIX == ".sig"
+    assert str(afbundle.sidecar_path("/b/etl")) == "/b/etl" + afbundle._core.SIDECAR_SUFFIX
+
+
+def test_the_old_check_module_is_an_alias_of_the_check_package() -> None:
+    import afbundle._check as old
+    import afbundle.check as new
+
+    for name in new.__all__:
+        assert getattr(old, name) is getattr(new, name), name
+    assert afbundle.check_dags is new.check_dags and afbundle.CheckLoadError is new.CheckLoadError
+
+
+def test_the_command_line_uses_only_the_public_api() -> None:
+    """ARCHITECTURE.md's boundary: the CLI imports ``afbundle``'s public names and
+    public modules, never a private module or name (``_core``, ``_scan``, ...)."""
+    import ast
+    from pathlib import Path
+
+    import afbundle.check
+    import afbundle.errors
+    import afbundle.inspection
+
+    public_modules = {"afbundle", "afbundle.errors", "afbundle.inspection", "afbundle.check"}
+    exported = {
+        "afbundle": set(afbundle.__all__),
+        "afbundle.check": set(afbundle.check.__all__),
+        "afbundle.errors": set(afbundle.errors.__all__),
+        "afbundle.inspection": set(afbundle.inspection.__all__),
+    }
+    cli = Path(afbundle.__file__).parent / "cli"
+    used = []
+    for path in sorted(cli.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [(node.module, alias.name) for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [(alias.name, None) for alias in node.names]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                names = [(node.value.id, node.attr)] if node.value.id == "afbundle" else []
+            else:
+                continue
+            for module, name in names:
+                if not module.startswith("afbundle") or module.startswith("afbundle.cli"):
+                    continue
+                used.append((path.name, module, name))
+                where = f"{path.name}: {module} {name}"
+                assert module in public_modules, where
+                if name is not None:  # an exported name, or a public module
+                    assert name in exported[module] or f"{module}.{name}" in public_modules, where
+    assert ("exit.py", "afbundle", "load_signers") in used  # the scan saw the attribute uses

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -530,3 +531,53 @@ def test_a_signed_bundle_changed_where_stat_cannot_see_never_runs(site, word: by
     )
     assert "INJECTED" not in ran.stdout
     assert ran.returncode == 1 and "does not match the file's" in ran.stderr
+
+
+def test_every_trusted_signers_argument_is_loaded_the_same_way(site, monkeypatch) -> None:
+    """One loader (afbundle.load_signers): a path with ``~`` means the same file for
+    read_bundle, scan, find, seal and the coordinator, loaded once per call."""
+    tmp, _, bundle, signers = site
+    monkeypatch.setenv("HOME", str(tmp))
+    home = f"~/{signers.name}"
+    assert afbundle.read_bundle(bundle, trusted_signers=home).signed_by == "release@example.com"
+    assert afbundle.scan(bundle.parent, trusted_signers=home).bundles[0].signed_by
+    assert afbundle.find(bundle.parent, "etl", trusted_signers=home).signed_by
+    with afbundle.seal(bundle, trusted_signers=home) as sealed:
+        assert sealed.bundle.signed_by == "release@example.com"
+    assert afbundle.load_signers(home).path == signers
+    assert afbundle.load_signers(None) is None
+    loaded = afbundle.load_signers(signers)
+    assert afbundle.load_signers(loaded) is loaded
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (apt-get install strace)")
+def test_sign_makes_the_sidecar_durable_with_a_directory_fsync(site) -> None:
+    """The core's atomic write: the rename into place is synced too (the directory)."""
+    tmp, key, bundle, _ = site
+    afbundle.sidecar_path(bundle).unlink()
+    trace = tmp / "trace"
+    probe = subprocess.run(["strace", "-o", "/dev/null", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"strace cannot trace here: {probe.stderr.decode().strip()}")
+    subprocess.run(
+        ["strace", "-f", "-y", "-e", "trace=fsync,fdatasync", "-o", str(trace),
+         sys.executable, "-c", "import sys, afbundle; afbundle.sign(sys.argv[1], sys.argv[2])",
+         str(bundle), str(key)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    synced = re.findall(r"f(?:data)?sync\(\d+<([^>]*)>\) += 0", trace.read_text())
+    assert str(bundle.parent) in synced, synced
+    assert afbundle.read_bundle(bundle, trusted_signers=site[3]).signed_by
+
+
+def test_sign_creates_the_sidecar_as_ssh_keygen_does_with_the_umask(site) -> None:
+    _, key, bundle, signers = site
+    afbundle.sidecar_path(bundle).unlink()
+    subprocess.run(
+        ["sh", "-c", 'umask 077 && exec "$@"', "sh", sys.executable, "-c",
+         "import sys, afbundle; afbundle.sign(sys.argv[1], sys.argv[2])", str(bundle), str(key)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert afbundle.sidecar_path(bundle).stat().st_mode & 0o777 == 0o600
+    assert afbundle.read_bundle(bundle, trusted_signers=signers).signed_by
+    assert not [p for p in bundle.parent.iterdir() if "tmp" in p.name]

@@ -494,3 +494,27 @@ def test_bytes_roots_are_accepted_and_other_types_are_type_errors(tmp_path) -> N
         afbundle.find(5, "d")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="roots"):
         afbundle.scan([tmp_path, 5])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("root", ["", "  ", b"", ["/opt/bundles", ""]])
+def test_an_empty_root_is_refused_never_read_as_the_current_directory(
+    tmp_path, monkeypatch, root
+) -> None:
+    """One root rule for the API, the coordinator and the check: ``Path("")`` would be
+    the working directory, where a bundle nobody configured could be found and run."""
+    write_bundle(tmp_path / "planted", dag_ids=["d"])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="current directory"):
+        afbundle.find(root, "d")
+    with pytest.raises(ValueError, match="current directory"):
+        afbundle.scan(root)
+
+
+def test_the_command_line_refuses_an_empty_root(tmp_path, monkeypatch, capsys) -> None:
+    write_bundle(tmp_path / "planted", dag_ids=["d"])
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["find", "d", ""]) == 2
+    assert cli.main(["scan", "", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert "planted" not in out
+    assert err.count("afbundle: error: roots: '' is not a path") == 2, err

@@ -27,14 +27,20 @@ from afbundle._core import (
     Skip,
     TrustedSigners,
     __version__,
-    read_bundle,
 )
 from afbundle._digest_cache import default_cache_dir
 from afbundle._pack import dump_manifest, pack, strip
+from afbundle._read import read_bundle
 from afbundle._report import ScanReport
 from afbundle._scan import find, scan
 from afbundle._sealed import SealedBundle, seal
-from afbundle._signing import sidecar_path, sign
+from afbundle._signing import (
+    SIDECAR_SUFFIX,
+    SIGNATURE_NAMESPACE,
+    load_signers,
+    sidecar_path,
+    sign,
+)
 from afbundle.errors import (
     BundleError,
     BundleFormatError,
@@ -50,13 +56,23 @@ TYPE_CHECKING = False  # not from typing: `import afbundle` stays light
 if TYPE_CHECKING:
     from typing import Any
 
-    from afbundle._check import CheckReport, Finding, check_dags
     from afbundle._manifest_check import ManifestFinding, check_manifest, parse_manifest
+    from afbundle.check import (
+        CheckConfigError,
+        CheckLoadError,
+        CheckReport,
+        CoordinatorEntry,
+        Finding,
+        StubTask,
+        check_dags,
+    )
     from afbundle.coordinator import ExecutableCoordinator
 
 __all__ = [
     "FOOTER_VERSION",
     "MAGIC",
+    "SIDECAR_SUFFIX",
+    "SIGNATURE_NAMESPACE",
     "TRAILER_SIZE",
     "Bundle",
     "BundleError",
@@ -64,7 +80,10 @@ __all__ = [
     "BundleIntegrityError",
     "BundleNotFoundError",
     "BundleSignatureError",
+    "CheckConfigError",
+    "CheckLoadError",
     "CheckReport",
+    "CoordinatorEntry",
     "ExecutableCoordinator",
     "Finding",
     "ManifestError",
@@ -75,6 +94,7 @@ __all__ = [
     "ScanStats",
     "SealedBundle",
     "Skip",
+    "StubTask",
     "TrustedSigners",
     "UnsupportedFooterVersionError",
     "__version__",
@@ -83,6 +103,7 @@ __all__ = [
     "default_cache_dir",
     "dump_manifest",
     "find",
+    "load_signers",
     "pack",
     "parse_manifest",
     "read_bundle",
@@ -96,7 +117,17 @@ __all__ = [
 
 _MANIFEST_CHECKS = frozenset({"ManifestFinding", "check_manifest", "parse_manifest"})
 #: `afbundle check` (imports Airflow when run; never the coordinator module).
-_DAG_CHECKS = frozenset({"CheckReport", "Finding", "check_dags"})
+_DAG_CHECKS = frozenset(
+    {
+        "CheckConfigError",
+        "CheckLoadError",
+        "CheckReport",
+        "CoordinatorEntry",
+        "Finding",
+        "StubTask",
+        "check_dags",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -111,7 +142,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(_manifest_check, name)
     if name in _DAG_CHECKS:
-        from afbundle import _check
+        from afbundle import check
 
-        return getattr(_check, name)
+        return getattr(check, name)
     raise AttributeError(f"module 'afbundle' has no attribute {name!r}")

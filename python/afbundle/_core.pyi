@@ -9,6 +9,7 @@ __all__ = [
     "ERROR_KINDS",
     "FOOTER_VERSION",
     "MAGIC",
+    "SIDECAR_SUFFIX",
     "SIGNATURE_NAMESPACE",
     "TRAILER_SIZE",
     "Bundle",
@@ -131,6 +132,8 @@ class ScanStats:
 
 #: The sshsig namespace of bundle signatures, ``"afbundle"``.
 SIGNATURE_NAMESPACE: str
+#: What a bundle's signature file name adds to the bundle's, ``".sig"``.
+SIDECAR_SUFFIX: str
 
 @final
 class Bundle:

@@ -1,4 +1,13 @@
-"""Where the persistent digest cache lives, and whether it may be trusted."""
+"""Where the persistent digest cache lives, and whether it may be trusted.
+
+Every call that can use it (:func:`afbundle.find`, :func:`afbundle.scan`,
+:func:`afbundle.read_bundle`, :func:`afbundle.check_dags`, the coordinator and
+the CLI) names it the same way: ``cache_dir`` says where (``None``: the
+default directory), ``persistent_cache`` whether (the coordinator's kwarg
+``digest_cache`` and the CLI's ``--no-cache`` are older names of it).
+:func:`usable_cache_dir` decides, once per process and directory, whether it
+may be trusted; the core opens it once per call.
+"""
 
 from __future__ import annotations
 

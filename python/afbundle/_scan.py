@@ -13,21 +13,20 @@ from pathlib import Path
 
 from afbundle import _core
 from afbundle._digest_cache import usable_cache_dir
+from afbundle._roots import as_roots
+from afbundle._signing import load_signers
 from afbundle.errors import BundleNotFoundError
 
 # typing, logging and the report records (dataclasses) are imported on first
 # use, not here: `import afbundle` must stay cheap for every worker process.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-    from typing import Any, Protocol, TypeAlias
+    from collections.abc import Callable
+    from typing import Any, Protocol
 
     from afbundle._core import Rejection, ScanStats
     from afbundle._report import ScanReport
-
-    PathArg: TypeAlias = "str | os.PathLike[str]"
-    #: One root or several; each is a directory (walked recursively) or a file.
-    Roots: TypeAlias = "PathArg | Iterable[PathArg]"
+    from afbundle._roots import PathArg, Roots
 
     class KeywordLogger(Protocol):
         """A structlog-style logger: an event string plus keyword context."""
@@ -59,32 +58,6 @@ class _StdlibLogger:
 
 
 _default_log = _StdlibLogger()
-
-
-def _signers(signers: _core.TrustedSigners | PathArg | None) -> _core.TrustedSigners | None:
-    """Load a signer file once per call (a bad one raises BundleSignatureError)."""
-    if signers is None or isinstance(signers, _core.TrustedSigners):
-        return signers
-    return _core.TrustedSigners(signers)
-
-
-def _as_roots(roots: Roots) -> list[Path]:
-    # bytes paths are accepted as os functions accept them (os.fsdecode);
-    # anything else that is not a path is a TypeError naming the argument.
-    def one(root: object) -> Path:
-        if isinstance(root, bytes):
-            root = os.fsdecode(root)
-        if not isinstance(root, (str, os.PathLike)):
-            raise TypeError(f"roots: expected a path or paths, got {type(root).__name__}")
-        return Path(root).expanduser()
-
-    if isinstance(roots, (str, bytes, os.PathLike)):
-        return [one(roots)]
-    try:
-        items = list(roots)
-    except TypeError:
-        raise TypeError(f"roots: expected a path or paths, got {type(roots).__name__}") from None
-    return [one(r) for r in items]
 
 
 #: The core's word for a YAML top level -> the Python type name upstream logs.
@@ -191,14 +164,14 @@ def scan(
     from afbundle._report import ScanReport
 
     log = log or _default_log
-    root_paths = _as_roots(roots)
+    root_paths = list(as_roots(roots))
     raw = _core.scan_roots(
         root_paths,
         verify=verify,
         threads=threads,
         cache_dir=usable_cache_dir(cache_dir, persistent_cache and verify, log),
         resolve=resolve_schema_version,
-        trusted_signers=_signers(trusted_signers),
+        trusted_signers=load_signers(trusted_signers),
     )
     _log_walk(log, raw)
     bundles = tuple(raw.bundles)
@@ -286,8 +259,8 @@ def find(
         ('/opt/airflow/executable-bundles/example', '2026-06-16')
     """
     log = log or _default_log
-    signers = _signers(trusted_signers)
-    root_paths = _as_roots(roots)
+    signers = load_signers(trusted_signers)
+    root_paths = list(as_roots(roots))
     raw = _core.find_bundle(
         root_paths,
         dag_id,

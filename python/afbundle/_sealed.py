@@ -31,6 +31,7 @@ import errno
 import os
 
 from afbundle import _core
+from afbundle._signing import load_signers
 from afbundle.errors import BundleIntegrityError
 
 TYPE_CHECKING = False  # not from typing: keep `import afbundle` light
@@ -168,7 +169,7 @@ def seal(
         >>> with afbundle.seal("/opt/airflow/executable-bundles/example") as sealed:
         ...     subprocess.run([sealed.exec_path, "--help"], pass_fds=sealed.pass_fds)
     """
-    fd, bundle = _core.seal_bundle(path, trusted_signers=trusted_signers)
+    fd, bundle = _core.seal_bundle(path, trusted_signers=load_signers(trusted_signers))
     sealed = SealedBundle(fd, bundle)
     mismatch = None
     if expect_sha256 is not None and bundle.binary_sha256 != expect_sha256:

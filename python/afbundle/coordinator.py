@@ -36,12 +36,11 @@ This module imports Airflow; install it with ``pip install "afbundle[airflow]"``
 
 from __future__ import annotations
 
-import os
 import pathlib
 import sys
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
+from afbundle._coordinator_kwargs import KWARGS, REQUIRED, UNSET, persistent_cache_setting
 from afbundle._scan import find
 
 try:
@@ -65,42 +64,13 @@ __all__ = ["ExecutableCoordinator"]
 
 log: FilteringBoundLogger = structlog.get_logger(logger_name="afbundle.coordinator")
 
-_PathLike = Union[str, "os.PathLike[str]"]
 
-
-def _convert_executables_root(value: _PathLike | Iterable[_PathLike] | None) -> list[pathlib.Path]:
-    """Turn the configured value into a list of paths, expanding ``~``.
-
-    ``None`` becomes an empty list, which the field's validator then refuses,
-    so a missing value and an explicit ``null`` both fail at construction.
-    An empty string is refused here: ``pathlib.Path("")`` would silently mean
-    the worker's current directory.
-    """
-    if value is None:
-        return []
-    items = [value] if isinstance(value, (str, os.PathLike)) else list(value)
-    roots = []
-    for item in items:
-        if isinstance(item, str) and not item.strip():
-            raise ValueError("executables_root entries must be non-empty paths")
-        roots.append(pathlib.Path(item).expanduser())
-    return roots
-
-
-def _validate_threads(
-    instance: object, attribute: attrs.Attribute[int | None], value: object
-) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{attribute.name} must be a positive int or None, not {value!r}")
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be a positive int or None, not {value!r}")
-
-
-def _convert_optional_path(value: _PathLike | None) -> pathlib.Path | None:
-    """A ``~``-expanded path, or ``None`` (cache_dir: the default; trusted_signers: off)."""
-    return None if value is None else pathlib.Path(value).expanduser()
+def _rule(name: str) -> dict[str, Any]:
+    """The attrs field options of kwarg ``name``: its rule (:mod:`afbundle._coordinator_kwargs`,
+    shared with ``afbundle check``) as the converter, and its default."""
+    kwarg = KWARGS[name]
+    default = attrs.NOTHING if kwarg.default is REQUIRED else kwarg.default
+    return {"default": default, "converter": kwarg.field_converter}
 
 
 @attrs.define(kw_only=True)
@@ -124,7 +94,7 @@ class ExecutableCoordinator(SubprocessCoordinator):
         ``None`` (the default) sizes them for what the roots live on: one per
         CPU on local disks, 16 per CPU (32 to 64) when a root is on a network file system (NFS,
         SMB, FUSE, Ceph, ...), where each system call waits on the network.
-    :param digest_cache: Use the persistent digest cache (default ``True``).
+    :param persistent_cache: Use the persistent digest cache (default ``True``).
         The in-process cache helps only where one worker process runs many
         tasks (the LocalExecutor reuses its forked workers); the persistent
         one also serves fresh processes (Celery's prefork children after a
@@ -133,6 +103,8 @@ class ExecutableCoordinator(SubprocessCoordinator):
         file's device, inode, size, mtime and ctime are unchanged. A cache
         directory that is not private to the worker's user is refused with a
         warning.
+    :param digest_cache: The old name of ``persistent_cache``, still accepted
+        (giving both with different values is a :class:`ValueError`).
     :param cache_dir: Where the persistent digest cache lives (default
         ``$XDG_CACHE_HOME/afbundle``, else ``~/.cache/afbundle``).
     :param verified_exec: Run a sealed in-memory copy of the bundle whose
@@ -185,17 +157,27 @@ class ExecutableCoordinator(SubprocessCoordinator):
         [PosixPath('/home/airflow/bundles')]
     """
 
-    executables_root: list[pathlib.Path] = attrs.field(
-        converter=_convert_executables_root,
-        validator=attrs.validators.min_len(1),
+    executables_root: list[pathlib.Path] = attrs.field(**_rule("executables_root"))
+    threads: int | None = attrs.field(**_rule("threads"))
+    persistent_cache: bool = attrs.field(**_rule("persistent_cache"))
+    # ``digest_cache=``, the old name of ``persistent_cache``: taken in, then consumed
+    # (so attrs.evolve and copies carry persistent_cache alone); read it as a property.
+    _digest_cache: Any = attrs.field(
+        **_rule("digest_cache"), alias="digest_cache", repr=False, eq=False
     )
-    threads: int | None = attrs.field(default=None, validator=_validate_threads)
-    digest_cache: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
-    cache_dir: pathlib.Path | None = attrs.field(default=None, converter=_convert_optional_path)
-    verified_exec: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    trusted_signers: pathlib.Path | None = attrs.field(
-        default=None, converter=_convert_optional_path
-    )
+    cache_dir: pathlib.Path | None = attrs.field(**_rule("cache_dir"))
+    verified_exec: bool = attrs.field(**_rule("verified_exec"))
+    trusted_signers: pathlib.Path | None = attrs.field(**_rule("trusted_signers"))
+
+    def __attrs_post_init__(self) -> None:
+        # Either name may be given (both only if they agree).
+        self.persistent_cache = persistent_cache_setting(self.persistent_cache, self._digest_cache)
+        self._digest_cache = UNSET
+
+    @property
+    def digest_cache(self) -> bool:
+        """The old name of :attr:`persistent_cache` (read-only)."""
+        return self.persistent_cache
 
     def _build_execute_task_command(self, *, what: TaskInstance) -> tuple[list[str], str | None]:
         """Find the bundle for ``what.dag_id``; return its path as the command, and its schema.
@@ -219,7 +201,7 @@ class ExecutableCoordinator(SubprocessCoordinator):
             threads=self.threads,
             log=log,
             cache_dir=self.cache_dir,
-            persistent_cache=self.digest_cache,
+            persistent_cache=self.persistent_cache,
             trusted_signers=self.trusted_signers,
         )
         log.debug(

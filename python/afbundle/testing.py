@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from afbundle._check import CheckReport
-    from afbundle._scan import PathArg
+    from afbundle._roots import PathArg
+    from afbundle.check import CheckReport
 
 __all__ = ["assert_dags_deployable"]
 
@@ -47,7 +47,7 @@ def assert_dags_deployable(
         >>> len(report.stub_tasks), report.errors
         (7, ())
     """
-    from afbundle._check import check_dags
+    from afbundle.check import check_dags
 
     report = check_dags(dags, dagbag=dagbag, **options)
     if report.failed(strict):

@@ -20,12 +20,17 @@ from _writer import manifest, write_bundle, write_kind
 
 
 def test_help_lists_every_subcommand_and_the_exit_statuses() -> None:
+    from afbundle.cli.args import build_parser
+
     run = afbundle("--help")
     assert run.code == 0
-    for command in ("pack", "inspect", "verify", "scan", "find", "strip"):
-        assert command in run.out
-        assert re.search(rf"^  {command} +[A-Z]", run.out, re.MULTILINE), command
-    assert "find, and strip" in run.out.replace("\n", " ") or "find and strip" in run.out
+    (subparsers,) = [a for a in build_parser()._actions if a.dest == "command"]
+    commands = list(subparsers.choices)  # type: ignore[union-attr]
+    assert {"pack", "inspect", "verify", "scan", "find", "strip", "sign", "check"} <= set(commands)
+    description = run.out.split("\n\n")[1].replace("\n", " ")
+    for command in commands:  # in the one-line description and the command summary
+        assert re.search(rf"\b{command}\b", description, re.IGNORECASE), command
+        assert re.search(rf"^  {command} +[A-Z\[]", run.out, re.MULTILINE), command
     assert "exit status:" in run.out
     assert "2  usage error or I/O error" in run.out
     assert afbundle("scan", "--help").out.count("exit status:") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 from pathlib import Path
 
@@ -116,21 +117,25 @@ def test_find_usage_errors_exit_2(bundle_tree: Path) -> None:
     assert afbundle("find", "example_dag", bundle_tree, "--threads", "x").code == 2
 
 
-def test_scan_and_find_use_the_cache_dir_given_and_no_cache_leaves_it_alone(
-    tmp_path: Path,
+@pytest.mark.parametrize("off", ["--no-persistent-cache", "--no-cache"])  # --no-cache: old name
+def test_scan_and_find_use_the_cache_dir_given_and_no_persistent_cache_leaves_it_alone(
+    tmp_path: Path, off: str
 ) -> None:
     settle(write_bundle(tmp_path / "root" / "b", dag_ids=["d"]))
     cache = tmp_path / "cache"
-    untouched = afbundle("scan", tmp_path / "root", "--no-cache", "--json")
-    assert untouched.code == 0 and not cache.exists()
+    default = Path(os.environ["XDG_CACHE_HOME"]) / "afbundle"  # this test's own
+    both = afbundle("scan", tmp_path / "root", off, "--cache-dir", cache, "--json")
+    assert both.code == 2  # where, and not at all: one or the other
+    untouched = afbundle("scan", tmp_path / "root", off, "--json")
+    assert untouched.code == 0 and not any(default.rglob("*"))
+    untouched = afbundle("find", "d", tmp_path / "root", off)
+    assert untouched.code == 0 and not any(default.rglob("*"))
     first = afbundle("scan", tmp_path / "root", "--cache-dir", cache, "--json").json()
     assert first["stats"]["cache_hits"] == 0 and any(cache.rglob("*"))
     second = afbundle("scan", tmp_path / "root", "--cache-dir", cache, "--json").json()
     assert (second["stats"]["cache_hits"], second["stats"]["bytes_hashed"]) == (1, 0)
     found = afbundle("find", "d", tmp_path / "root", "--cache-dir", cache)
     assert found.code == 0 and found.out.strip() == str((tmp_path / "root" / "b").resolve())
-    both = afbundle("scan", tmp_path / "root", "--cache-dir", cache, "--no-cache")
-    assert both.code == 2
 
 
 def test_find_prints_the_precedence_winner_whatever_the_open_file_limit(tmp_path: Path) -> None:

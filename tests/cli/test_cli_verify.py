@@ -1,4 +1,4 @@
-"""``afbundle verify``: one line per file, exit statuses, ``--strict``."""
+"""``afbundle verify``: one line per file, exit statuses, ``--check-manifest`` (``--strict``)."""
 
 from __future__ import annotations
 
@@ -40,26 +40,26 @@ def test_verify_exit_status(tmp_path: Path, files: list[str], code: int) -> None
     assert afbundle("verify", *files, cwd=tmp_path).code == code
 
 
-def test_verify_strict_validates_the_manifest_against_the_schema(tmp_path: Path) -> None:
+def test_verify_check_manifest_validates_the_manifest_against_the_schema(tmp_path: Path) -> None:
     loose = manifest(language="Go")
     del loose["sdk"]["version"]
     path = write_bundle(tmp_path / "loose", metadata=loose)
     assert afbundle("verify", path).code == 0
-    run = afbundle("verify", "--strict", path, "--json")
+    run = afbundle("verify", "--check-manifest", path, "--json")
     assert run.code == 1
     (result,) = run.json()["results"]
     assert (result["ok"], result["kind"]) == (False, "schema")
     assert [v["path"] for v in result["violations"]] == ["$.sdk", "$.sdk.language"]
-    human = afbundle("verify", "--strict", path)
+    human = afbundle("verify", "--check-manifest", path)
     assert human.out.startswith(f"FAIL {path}: manifest has 2 schema violations: $.sdk: ")
 
 
-def test_verify_strict_warns_about_an_embedded_manifest_airflow_reads_differently(
+def test_verify_check_manifest_warns_about_an_embedded_manifest_airflow_reads_differently(
     tmp_path: Path,
 ) -> None:
     raw = VALID_MANIFEST.replace('"2026-06-16"', "2026-06-16").encode()
     path = write_bundle(tmp_path / "unquoted", metadata=raw)
-    run = afbundle("verify", "--strict", path)
+    run = afbundle("verify", "--check-manifest", path)
     assert run.code == 0
     assert run.out == f"OK {path}\n"
     assert (
@@ -77,15 +77,15 @@ def test_verify_strict_warns_about_an_embedded_manifest_airflow_reads_differentl
         ("[extract, load]", "[extract, 1_000]", "$.dags.tutorial_dag.tasks[1]: task '1_000'"),
     ],
 )
-def test_verify_strict_fails_a_bundle_whose_dag_or_task_keys_airflow_retypes(
+def test_verify_check_manifest_fails_a_bundle_whose_dag_or_task_keys_airflow_retypes(
     tmp_path: Path, old: str, new: str, named: str
 ) -> None:
     path = write_bundle(tmp_path / "b", metadata=VALID_MANIFEST.replace(old, new).encode())
     assert afbundle("verify", path).code == 0
-    run = afbundle("verify", "--strict", path)
+    run = afbundle("verify", "--check-manifest", path)
     assert run.code == 1
     assert run.out.startswith(f"FAIL {path}: manifest has 1 retyped dag or task key: {named}")
-    (result,) = afbundle("verify", "--strict", path, "--json").json()["results"]
+    (result,) = afbundle("verify", "--check-manifest", path, "--json").json()["results"]
     assert (result["ok"], result["kind"]) == (False, "schema")
 
 
@@ -95,3 +95,16 @@ def test_verify_json_matches_the_schema(tmp_path: Path) -> None:
     document = afbundle("verify", "good", "corrupt", "missing", "--json", cwd=tmp_path).json()
     assert (document["ok"], document["failed"]) == (1, 2)
     assert [r["kind"] for r in document["results"]] == [None, "integrity", "io"]
+
+
+def test_verify_strict_is_the_older_name_of_check_manifest(tmp_path: Path) -> None:
+    loose = manifest(language="Go")
+    path = write_bundle(tmp_path / "loose", metadata=loose)
+    new = afbundle("verify", "--check-manifest", path, "--json")
+    old = afbundle("verify", "--strict", path, "--json")
+    assert new.code == old.code == 1
+    assert new.json() == old.json()
+    assert (new.json()["check_manifest"], new.json()["strict"]) == (True, True)
+    plain = afbundle("verify", path, "--json")
+    assert plain.code == 0
+    assert (plain.json()["check_manifest"], plain.json()["strict"]) == (False, False)

@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 import afbundle
-from afbundle._check_loader import DEFAULT_TIMEOUT
+from afbundle.check import DEFAULT_TIMEOUT
 from afbundle.cli.printer import PROG
 
 #: The file name the spec gives the manifest; ``inspect --extract`` writes it.
@@ -181,17 +181,20 @@ def _add_verify(subparsers: Any) -> None:
     p = _subcommand(subparsers, "verify", "check bundles' trailers and binary_sha256")
     p.add_argument("paths", metavar="PATH", nargs="+", help="bundle files to check")
     p.add_argument(
+        "--check-manifest",
         "--strict",
+        dest="check_manifest",
         action="store_true",
-        help="also validate each manifest against the bundle spec's JSON Schema",
+        help="also check each manifest: the bundle spec's JSON Schema, and dag or task keys "
+        "Airflow's YAML 1.1 reader types differently (--strict is its older name)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON document")
     _add_signers_option(p)
 
 
 def _add_search_options(p: argparse.ArgumentParser) -> None:
-    """--threads, --cache-dir / --no-cache and --signers: how bundles are searched and
-    trusted (scan, find and check)."""
+    """--threads, --cache-dir / --no-persistent-cache and --signers: how bundles are
+    searched and trusted (scan, find and check)."""
     p.add_argument(
         "--threads",
         metavar="N",
@@ -206,9 +209,12 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
         "else ~/.cache/afbundle; must be private to you)",
     )
     cache.add_argument(
+        "--no-persistent-cache",
         "--no-cache",
+        dest="no_persistent_cache",
         action="store_true",
-        help="neither use nor fill the persistent digest cache: hash every bundle checked",
+        help="neither use nor fill the persistent digest cache: hash every bundle checked "
+        "(--no-cache is its older name)",
     )
     _add_signers_option(p)
 
@@ -364,8 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Pack, inspect, verify, scan, find and strip Apache Airflow executable "
-        "bundles.\n\n" + COMMANDS,
+        description="Pack, inspect, verify, scan, find, strip and sign Apache Airflow "
+        "executable bundles, and check DAGs against them.\n\n" + COMMANDS,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from afbundle.cli.exit import CliError, ExitCode, load_signers, reporting
+from afbundle.cli.exit import CliError, ExitCode, reporting, signers_option
 from afbundle.cli.printer import (
     Palette,
     Styled,
@@ -27,7 +27,7 @@ from afbundle.cli.printer import (
 )
 
 if TYPE_CHECKING:
-    from afbundle._check import CheckReport, Finding
+    from afbundle import CheckReport, Finding
 
 
 @contextlib.contextmanager
@@ -48,27 +48,25 @@ def stdout_to_stderr() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from afbundle._check import CheckConfigError, CheckLoadError, check_dags
+    from afbundle import CheckConfigError, CheckLoadError, check_dags
 
-    signers = load_signers(args.signers)
-    try:
-        with stdout_to_stderr(), reporting(args.dags):
+    signers = signers_option(args.signers)
+    with stdout_to_stderr(), reporting(args.dags):
+        try:
             report = check_dags(
                 args.dags,
                 queues=args.queues,
                 roots=args.roots,
                 threads=args.threads,
                 cache_dir=args.cache_dir,
-                persistent_cache=not args.no_cache,
+                persistent_cache=not args.no_persistent_cache,
                 trusted_signers=signers,
                 timeout=args.timeout,
             )
-    except CheckConfigError as exc:
-        raise CliError(None, f"invalid Airflow configuration: {exc}", ExitCode.ERROR) from exc
-    except CheckLoadError as exc:
-        raise CliError(None, str(exc), ExitCode.ERROR) from exc
-    except ImportError as exc:
-        raise CliError(None, str(exc), ExitCode.ERROR) from exc
+        except CheckConfigError as exc:
+            raise CliError(None, f"invalid Airflow configuration: {exc}", ExitCode.ERROR) from exc
+        except (CheckLoadError, ImportError) as exc:
+            raise CliError(None, str(exc), ExitCode.ERROR) from exc
     if not report.dag_files:  # an empty dags folder may be legitimate, but say so
         where = args.dags if args.dags is not None else "the configured dags folder"
         print(f"afbundle: warning: no Python DAG files found in {plain(where)}", file=sys.stderr)

@@ -17,7 +17,7 @@ import enum
 import os
 from collections.abc import Iterator
 
-from afbundle import _core
+import afbundle
 from afbundle.cli.printer import plain, shown, warn
 from afbundle.errors import BundleError, BundleSignatureError
 
@@ -56,6 +56,8 @@ def reporting(path: object) -> Iterator[None]:
         raise CliError(exc.path or path, exc.reason, code) from exc
     except BundleError as exc:
         raise CliError(exc.path or path, exc.reason, ExitCode.INVALID) from exc
+    except ValueError as exc:  # an argument the API refuses (an empty root, ...)
+        raise CliError(None, str(exc), ExitCode.ERROR) from exc
     except OSError as exc:
         if exc.filename is None:  # the core's message already names the path
             raise CliError(None, str(exc), ExitCode.ERROR) from exc
@@ -80,8 +82,9 @@ def refuse_existing(output: str | os.PathLike[str], force: bool) -> None:
         raise CliError(output, "already exists (pass --force to replace it)", ExitCode.ERROR)
 
 
-def load_signers(path: str | None) -> _core.TrustedSigners | None:
-    """Read ``--signers FILE`` once, before any bundle is looked at.
+def signers_option(path: str | None) -> afbundle.TrustedSigners | None:
+    """``--signers FILE``, read once (:func:`afbundle.load_signers`) before any bundle
+    is looked at.
 
     The loaded signers are what every later check uses (the file is not read
     again). A file that cannot be used -- missing, unreadable, a directory,
@@ -94,11 +97,12 @@ def load_signers(path: str | None) -> _core.TrustedSigners | None:
     if os.path.isdir(path):
         raise CliError(path, "is a directory, not an allowed_signers file", ExitCode.ERROR)
     try:
-        signers = _core.TrustedSigners(path)
+        signers = afbundle.load_signers(path)
     except BundleSignatureError as exc:
         raise CliError(
             path, f"unusable allowed_signers file (--signers): {exc.reason}", ExitCode.ERROR
         ) from exc
+    assert signers is not None
     for line, reason in signers.skipped:
         warn(f"{shown(path)}: line {line} skipped (ssh-keygen skips it too): {plain(reason)}")
     return signers

@@ -9,7 +9,7 @@ from typing import Any
 
 import afbundle
 from afbundle.cli.bundles import bundle_json, metadata_of, rejection_json
-from afbundle.cli.exit import CliError, ExitCode, load_signers, reporting
+from afbundle.cli.exit import CliError, ExitCode, reporting, signers_option
 from afbundle.cli.printer import ConsoleLog, hint, print_json, shown, warn
 from afbundle.cli.progress import stderr_is_tty, with_progress
 from afbundle.errors import BundleNotFoundError
@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     missing = [root for root in args.roots if not os.path.lexists(root)]
     for root in missing:
         warn(f"{shown(root)}: no such file or directory (root skipped)")
-    signers = load_signers(args.signers)
+    signers = signers_option(args.signers)
     try:
         with reporting(None):
             bundle = with_progress(
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
                     threads=args.threads,
                     log=ConsoleLog(),
                     cache_dir=args.cache_dir,
-                    persistent_cache=not args.no_cache,
+                    persistent_cache=not args.no_persistent_cache,
                     trusted_signers=signers,
                 ),
                 show=stderr_is_tty() and not args.json,

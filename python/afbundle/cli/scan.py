@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import afbundle
 from afbundle.cli.bundles import bundle_json, metadata_of, rejection_json, text_at
-from afbundle.cli.exit import CliError, ExitCode, load_signers, reporting
+from afbundle.cli.exit import CliError, ExitCode, reporting, signers_option
 from afbundle.cli.printer import (
     ConsoleLog,
     Palette,
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.signers is not None and not verify:
         reason = "--signers needs --verify all: a signature is checked with the digest"
         raise CliError(None, reason, ExitCode.ERROR)
-    signers = load_signers(args.signers)
+    signers = signers_option(args.signers)
     with reporting(None):
         report = with_progress(
             f"scanning {shown_list(args.roots)}",
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 threads=args.threads,
                 log=ConsoleLog(),
                 cache_dir=args.cache_dir,
-                persistent_cache=not args.no_cache,
+                persistent_cache=not args.no_persistent_cache,
                 trusted_signers=signers,
             ),
             show=stderr_is_tty() and not args.json,

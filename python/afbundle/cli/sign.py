@@ -10,7 +10,6 @@ import argparse
 import os
 
 import afbundle
-from afbundle import _core
 from afbundle.cli.exit import CliError, ExitCode, refuse_existing, reporting, require_file
 from afbundle.cli.printer import shown
 from afbundle.errors import BundleSignatureError
@@ -37,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
     how = "" if args.hashalg is None else f" -O hashalg={args.hashalg}"
     print(
         f"wrote {shown(written)}: signature of {shown(args.bundle)} by {shown(args.key)} "
-        f"(ssh-keygen -Y sign -n {_core.SIGNATURE_NAMESPACE}{how})"
+        f"(ssh-keygen -Y sign -n {afbundle.SIGNATURE_NAMESPACE}{how})"
     )
     return ExitCode.OK

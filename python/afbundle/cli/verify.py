@@ -1,5 +1,6 @@
-"""``afbundle verify``: one ``OK``/``FAIL`` line per file; ``--strict`` adds the manifest checks
-(the spec's schema, and dag or task keys Airflow's YAML 1.1 reader types differently)."""
+"""``afbundle verify``: one ``OK``/``FAIL`` line per file; ``--check-manifest`` (older name
+``--strict``) adds the manifest checks (the spec's schema, and dag or task keys Airflow's YAML
+1.1 reader types differently)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 from typing import Any
 
 import afbundle
-from afbundle.cli.exit import ExitCode, load_signers
+from afbundle.cli.exit import ExitCode, signers_option
 from afbundle.cli.printer import plain, plural, print_json, shown, stdout_palette, warn
 from afbundle.errors import BundleError, BundleSignatureError, ManifestError
 
@@ -46,15 +47,15 @@ class VerifyResult:
 
 
 def verify_one(
-    path: str, *, strict: bool, signers: afbundle.TrustedSigners | None = None
+    path: str, *, check_manifest: bool, signers: afbundle.TrustedSigners | None = None
 ) -> VerifyResult:
-    """Read and SHA-256-verify one bundle; with ``strict``, also check its manifest;
+    """Read and SHA-256-verify one bundle; with ``check_manifest``, also check its manifest;
     with ``signers``, also its signature ``PATH.sig`` (kind ``signature`` if not valid).
 
     A directory or an unreadable file is kind ``io`` (exit status 2).
 
     Example:
-        >>> verify_one("dist/hello", strict=True).ok
+        >>> verify_one("dist/hello", check_manifest=True).ok
         True
     """
     if os.path.isdir(path):
@@ -67,7 +68,7 @@ def verify_one(
         return VerifyResult(path, exc.kind, exc.reason)
     except OSError as exc:
         return VerifyResult(path, "io", exc.strerror or str(exc))
-    if not strict:
+    if not check_manifest:
         return VerifyResult(path, signed_by=bundle.signed_by)
     try:
         metadata = bundle.metadata
@@ -100,13 +101,16 @@ def verify_one(
 
 
 def run(args: argparse.Namespace) -> int:
-    signers = load_signers(args.signers)
-    results = [verify_one(path, strict=args.strict, signers=signers) for path in args.paths]
+    signers = signers_option(args.signers)
+    results = [
+        verify_one(path, check_manifest=args.check_manifest, signers=signers) for path in args.paths
+    ]
     if args.json:
         print_json(
             {
                 "command": "verify",
-                "strict": args.strict,
+                "check_manifest": args.check_manifest,
+                "strict": args.check_manifest,  # the older name of check_manifest
                 "results": [r.as_json() for r in results],
                 "ok": sum(r.ok for r in results),
                 "failed": sum(not r.ok for r in results),

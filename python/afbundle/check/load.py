@@ -39,10 +39,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from afbundle.check.errors import CheckConfigError, CheckLoadError
+
 __all__ = [
     "DEFAULT_TIMEOUT",
-    "CheckConfigError",
-    "CheckLoadError",
     "CoordinatorImport",
     "Loaded",
     "LoadedDag",
@@ -64,28 +64,8 @@ _POLL_SECONDS = 0.1
 BOOT = (
     "import json, sys; first = json.loads(sys.stdin.buffer.readline()); "
     "sys.path[:] = first['sys_path']; "
-    "from afbundle._check_loader import child_main; child_main(first, int(sys.argv[1]))"
+    "from afbundle.check.load import child_main; child_main(first, int(sys.argv[1]))"
 )
-
-
-class CheckConfigError(ValueError):
-    """Airflow's ``[sdk]`` configuration (or an override) cannot be used as given."""
-
-
-class CheckLoadError(Exception):
-    """The child process loading DAG files and coordinator classes gave no report.
-
-    It exited or was killed before reporting, or took longer than the timeout
-    (then it was killed). ``stage`` says what it was doing, e.g. ``"parsing DAG
-    file /dags/etl.py"``.
-    """
-
-    def __init__(self, message: str, stage: str) -> None:
-        super().__init__(message)
-        self.stage = stage
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (str(self), self.stage))
 
 
 @dataclasses.dataclass(frozen=True)
