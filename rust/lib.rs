@@ -17,9 +17,9 @@ pub mod error;
 #[deny(missing_docs)]
 pub mod filesystem;
 #[deny(missing_docs)]
-pub mod hash;
+pub mod format;
 #[deny(missing_docs)]
-pub mod manifest;
+pub mod hash;
 #[deny(missing_docs)]
 pub mod pack;
 #[deny(missing_docs)]
@@ -35,13 +35,12 @@ pub mod sealed;
 #[deny(missing_docs)]
 pub mod signature;
 #[deny(missing_docs)]
-pub mod trailer;
-#[deny(missing_docs)]
 pub mod trusted_path;
 #[deny(missing_docs)]
 pub mod walk;
-#[deny(missing_docs)]
-pub mod yaml11;
+
+// Old paths, until every user names the layer.
+pub use format::{manifest, trailer, yaml11};
 
 #[cfg(feature = "python")]
 mod py_bundle;
