@@ -15,9 +15,9 @@ pub mod disk_cache;
 #[deny(missing_docs)]
 pub mod error;
 #[deny(missing_docs)]
-pub mod filesystem;
-#[deny(missing_docs)]
 pub mod format;
+#[deny(missing_docs)]
+pub mod fs;
 #[deny(missing_docs)]
 pub mod hash;
 #[deny(missing_docs)]
@@ -27,20 +27,17 @@ pub mod pool;
 #[deny(missing_docs)]
 pub mod precedence;
 #[deny(missing_docs)]
-pub mod reader;
-#[deny(missing_docs)]
 pub mod scan;
 #[deny(missing_docs)]
 pub mod sealed;
 #[deny(missing_docs)]
 pub mod signature;
 #[deny(missing_docs)]
-pub mod trusted_path;
-#[deny(missing_docs)]
 pub mod walk;
 
 // Old paths, until every user names the layer.
 pub use format::{manifest, trailer, yaml11};
+pub use fs::{file as reader, storage as filesystem, trusted_path};
 
 #[cfg(feature = "python")]
 mod py_bundle;
