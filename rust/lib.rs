@@ -11,8 +11,6 @@ pub mod atomic;
 #[deny(missing_docs)]
 pub mod cache;
 #[deny(missing_docs)]
-pub mod disk_cache;
-#[deny(missing_docs)]
 pub mod error;
 #[deny(missing_docs)]
 pub mod format;
@@ -36,6 +34,7 @@ pub mod signature;
 pub mod walk;
 
 // Old paths, until every user names the layer.
+pub use cache::disk as disk_cache;
 pub use format::{manifest, trailer, yaml11};
 pub use fs::{file as reader, storage as filesystem, trusted_path};
 
