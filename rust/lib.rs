@@ -5,8 +5,6 @@
 //! convert arguments, release the GIL and map errors.
 
 #[deny(missing_docs)]
-pub mod allowed_signers;
-#[deny(missing_docs)]
 pub mod atomic;
 #[deny(missing_docs)]
 pub mod cache;
@@ -16,8 +14,6 @@ pub mod error;
 pub mod format;
 #[deny(missing_docs)]
 pub mod fs;
-#[deny(missing_docs)]
-pub mod hash;
 #[deny(missing_docs)]
 pub mod pack;
 #[deny(missing_docs)]
@@ -29,12 +25,13 @@ pub mod scan;
 #[deny(missing_docs)]
 pub mod sealed;
 #[deny(missing_docs)]
-pub mod signature;
+pub mod verify;
 #[deny(missing_docs)]
 pub mod walk;
 
 // Old paths, until every user names the layer.
 pub use cache::disk as disk_cache;
+pub use verify::{allowed_signers, hash, signature};
 pub use format::{manifest, trailer, yaml11};
 pub use fs::{file as reader, storage as filesystem, trusted_path};
 
