@@ -17,8 +17,6 @@ pub mod fs;
 #[deny(missing_docs)]
 pub mod pack;
 #[deny(missing_docs)]
-pub mod pool;
-#[deny(missing_docs)]
 pub mod precedence;
 #[deny(missing_docs)]
 pub mod scan;
@@ -31,9 +29,10 @@ pub mod walk;
 
 // Old paths, until every user names the layer.
 pub use cache::disk as disk_cache;
-pub use verify::{allowed_signers, hash, signature};
 pub use format::{manifest, trailer, yaml11};
 pub use fs::{file as reader, storage as filesystem, trusted_path};
+pub use verify::{allowed_signers, hash, signature};
+pub use walk::pool;
 
 #[cfg(feature = "python")]
 mod py_bundle;

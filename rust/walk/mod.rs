@@ -28,6 +28,8 @@
 //! system ran out of descriptors or memory ([`crate::error::exhausted`]) is
 //! not a skip: the walk stops and says so ([`Walk::exhausted`]).
 
+pub mod pool;
+
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, OsStr};
 use std::io;
