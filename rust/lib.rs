@@ -7,6 +7,8 @@
 #[deny(missing_docs)]
 pub mod atomic;
 #[deny(missing_docs)]
+pub mod bundle;
+#[deny(missing_docs)]
 pub mod cache;
 #[deny(missing_docs)]
 pub mod error;
@@ -17,10 +19,6 @@ pub mod fs;
 #[deny(missing_docs)]
 pub mod pack;
 #[deny(missing_docs)]
-pub mod precedence;
-#[deny(missing_docs)]
-pub mod scan;
-#[deny(missing_docs)]
 pub mod sealed;
 #[deny(missing_docs)]
 pub mod verify;
@@ -28,6 +26,7 @@ pub mod verify;
 pub mod walk;
 
 // Old paths, until every user names the layer.
+pub use bundle::{precedence, scan};
 pub use cache::disk as disk_cache;
 pub use format::{manifest, trailer, yaml11};
 pub use fs::{file as reader, storage as filesystem, trusted_path};
