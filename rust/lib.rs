@@ -5,8 +5,6 @@
 //! convert arguments, release the GIL and map errors.
 
 #[deny(missing_docs)]
-pub mod atomic;
-#[deny(missing_docs)]
 pub mod bundle;
 #[deny(missing_docs)]
 pub mod cache;
@@ -17,13 +15,11 @@ pub mod format;
 #[deny(missing_docs)]
 pub mod fs;
 #[deny(missing_docs)]
-pub mod pack;
-#[deny(missing_docs)]
-pub mod sealed;
-#[deny(missing_docs)]
 pub mod verify;
 #[deny(missing_docs)]
 pub mod walk;
+#[deny(missing_docs)]
+pub mod write;
 
 // Old paths, until every user names the layer.
 pub use bundle::{precedence, scan};
@@ -32,6 +28,7 @@ pub use format::{manifest, trailer, yaml11};
 pub use fs::{file as reader, storage as filesystem, trusted_path};
 pub use verify::{allowed_signers, hash, signature};
 pub use walk::pool;
+pub use write::{atomic, pack, sealed};
 
 #[cfg(feature = "python")]
 mod py_bundle;
