@@ -31,19 +31,12 @@ pub use walk::pool;
 pub use write::{atomic, pack, sealed};
 
 #[cfg(feature = "python")]
-mod py_bundle;
+mod python;
 #[cfg(feature = "python")]
-mod py_errors;
-#[cfg(feature = "python")]
-mod py_inspect;
-#[cfg(feature = "python")]
-mod py_pack;
-#[cfg(feature = "python")]
-mod py_records;
-#[cfg(feature = "python")]
-mod py_scan;
-#[cfg(feature = "python")]
-mod py_signature;
+use python::{
+    bundle as py_bundle, errors as py_errors, inspect as py_inspect, pack as py_pack,
+    records as py_records, scan as py_scan, signature as py_signature,
+};
 
 #[cfg(feature = "python")]
 use pyo3::prelude::*;
