@@ -57,7 +57,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_records::ScanStats>()?;
     m.add(
         "ERROR_KINDS",
-        pyo3::types::PyTuple::new(m.py(), error::ErrorKind::NAMES)?,
+        pyo3::types::PyTuple::new(m.py(), error::Kind::NAMES)?,
+    )?;
+    m.add(
+        "DECISION_KINDS",
+        pyo3::types::PyTuple::new(m.py(), precedence::LossKind::NAMES)?,
     )?;
     m.add_class::<py_signature::PyTrustedSigners>()?;
     m.add("SIGNATURE_NAMESPACE", signature::NAMESPACE)?;

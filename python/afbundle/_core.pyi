@@ -3,9 +3,10 @@
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Literal, TypeAlias, final
 
 __all__ = [
+    "DECISION_KINDS",
     "ERROR_KINDS",
     "FOOTER_VERSION",
     "MAGIC",
@@ -48,8 +49,26 @@ TRAILER_SIZE: int
 MAGIC: bytes
 #: The trailer format version this reader supports.
 FOOTER_VERSION: int
-#: Every failure kind the core reports (``ErrorKind::name``).
-ERROR_KINDS: tuple[str, ...]
+#: A failure kind the core reports (``Kind`` in ``rust/error.rs``).
+ErrorKindName: TypeAlias = Literal[
+    "not_a_bundle",
+    "footer_version",
+    "format",
+    "integrity",
+    "manifest",
+    "signature",
+    "too_large",
+    "io",
+]
+#: A kind the precedence rule decides (``LossKind`` in ``rust/bundle/precedence.rs``).
+DecisionKindName: TypeAlias = Literal["schema", "shadowed"]
+#: The ``kind`` of a :class:`Rejection`.
+RejectionKind: TypeAlias = ErrorKindName | DecisionKindName
+
+#: Every failure kind the core reports, in its order.
+ERROR_KINDS: tuple[ErrorKindName, ...]
+#: The kinds the precedence rule decides, in its order.
+DECISION_KINDS: tuple[DecisionKindName, ...]
 
 @final
 class Rejection:
@@ -58,14 +77,14 @@ class Rejection:
     def __new__(
         cls,
         path: str | os.PathLike[str],
-        kind: str,
+        kind: RejectionKind,
         reason: str,
         context: dict[str, Any] | None = None,
     ) -> Rejection: ...
     @property
     def path(self) -> Path: ...
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> RejectionKind: ...
     @property
     def reason(self) -> str: ...
     @property

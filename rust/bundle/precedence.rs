@@ -26,6 +26,17 @@ use crate::reader::Bundle;
 /// The reason given when a candidate has no usable schema version (upstream's wording).
 pub const MISSING_SCHEMA_VERSION: &str = "missing or invalid sdk.supervisor_schema_version";
 
+crate::error::names! {
+    /// The kinds of a loss decided here rather than by a failed verification
+    /// (whose kind is its [`crate::error::Kind`]): `_core.DECISION_KINDS`.
+    pub enum LossKind {
+        /// No usable `sdk.supervisor_schema_version`, or the resolver refused it.
+        Schema => "schema",
+        /// An earlier candidate won.
+        Shadowed => "shadowed",
+    }
+}
+
 /// Why a candidate did not win.
 #[derive(Debug)]
 pub enum Loss {
@@ -43,9 +54,9 @@ impl Loss {
     /// Short stable name (the `kind` of a rejection).
     pub fn kind(&self) -> &'static str {
         match self {
-            Loss::MissingSchemaVersion | Loss::SchemaRejected(_) => "schema",
+            Loss::MissingSchemaVersion | Loss::SchemaRejected(_) => LossKind::Schema.name(),
             Loss::Failed(err) => err.kind.name(),
-            Loss::Shadowed => "shadowed",
+            Loss::Shadowed => LossKind::Shadowed.name(),
         }
     }
 
@@ -129,7 +140,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::error::{ErrorKind, Op};
     use crate::manifest;
     use crate::reader::FileState;
     use crate::trailer::Trailer;
@@ -157,7 +168,7 @@ mod tests {
     }
 
     fn io(errno: i32) -> ErrorKind {
-        ErrorKind::io("open", std::io::Error::from_raw_os_error(errno))
+        ErrorKind::io(Op::Open, std::io::Error::from_raw_os_error(errno))
     }
 
     #[test]

@@ -20,14 +20,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::disk_cache::DiskCache;
-use crate::error::{Error, ErrorKind};
+use crate::error::{describe, Error, ErrorKind};
 use crate::filesystem::Storage;
 use crate::pool::PoolError;
 use crate::precedence::{decide, Decision};
 use crate::reader::{self, Bundle, OpenFile, Verify};
 use crate::signature::TrustedSigners;
 use crate::trailer::TRAILER_SIZE;
-use crate::walk::{self, describe, WalkStats};
+use crate::walk::{self, WalkStats};
 
 /// What to do with each bundle found.
 #[derive(Clone, Debug, Default)]
@@ -342,7 +342,7 @@ fn visit(entry: &walk::Entry<'_>, options: &ScanOptions) -> Outcome {
         // The name was re-pointed between the walk's stat and the open (a
         // deploy by rename): read what the name holds now, once, through a
         // descriptor whose own fstat is the reference, as if just found.
-        Outcome::Rejected(err, ..) if matches!(err.kind, ErrorKind::Changed(_)) => {
+        Outcome::Rejected(err, ..) if matches!(err.kind, ErrorKind::Changed { .. }) => {
             let opened = OpenFile::open_at(entry.dir, entry.name, entry.path);
             read_candidate(opened, entry.path, options, true)
         }
@@ -443,6 +443,7 @@ fn read_candidate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Op;
     use crate::hash::sha256;
     use crate::trailer::Trailer;
     use std::fs;
@@ -711,7 +712,7 @@ mod tests {
             assert!(winner(&found).unwrap().path.ends_with("b"));
             match &found.decision.losers[0] {
                 (0, crate::precedence::Loss::Failed(err)) => {
-                    assert!(matches!(err.kind, ErrorKind::Changed(_)), "{err}");
+                    assert!(matches!(err.kind, ErrorKind::Changed { .. }), "{err}");
                 }
                 other => panic!("expected `a` to lose as changed: {other:?}"),
             }
@@ -724,7 +725,7 @@ mod tests {
         let path = dir.path().join("b");
         for errno in [libc::EMFILE, libc::ENFILE, libc::ENOMEM] {
             let error = std::io::Error::from_raw_os_error(errno);
-            let opened = Err(ErrorKind::io("open", error).at(&path));
+            let opened = Err(ErrorKind::io(Op::Open, error).at(&path));
             match read_candidate(opened, &path, &ScanOptions::default(), false) {
                 Outcome::Exhausted(err) => assert_eq!(err.path, path),
                 _ => panic!("errno {errno}: expected the scan to stop"),

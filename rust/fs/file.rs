@@ -20,7 +20,7 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::cache::{self, DigestKey};
 use crate::disk_cache::DiskCache;
-use crate::error::{ErrorKind, Result};
+use crate::error::{ErrorKind, Op, Result, Stage};
 use crate::hash;
 use crate::manifest::{self, Manifest};
 use crate::signature::{self, TrustedSigners};
@@ -153,7 +153,7 @@ impl OpenFile {
         match rustix::fs::openat(dir, name, flags, Mode::empty()) {
             Ok(fd) => Self::from_file(File::from(fd), path),
             Err(rustix::io::Errno::LOOP) => Self::open_regular(dir, name, path),
-            Err(e) => Err(ErrorKind::io("open", e.into()).at(path)),
+            Err(e) => Err(ErrorKind::io(Op::Open, e.into()).at(path)),
         }
     }
 
@@ -164,18 +164,19 @@ impl OpenFile {
     ) -> Result<Self> {
         let dir = dir.as_fd();
         let located = rustix::fs::openat(dir, name, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| ErrorKind::io("open", e.into()).at(path))?;
+            .map_err(|e| ErrorKind::io(Op::Open, e.into()).at(path))?;
         let st =
-            rustix::fs::fstat(&located).map_err(|e| ErrorKind::io("stat", e.into()).at(path))?;
+            rustix::fs::fstat(&located).map_err(|e| ErrorKind::io(Op::Stat, e.into()).at(path))?;
         if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
             return Err(ErrorKind::NotABundle("not a regular file".into()).at(path));
         }
         let fd = trusted_path::reopen_regular(&located, &st, dir, name, OFlags::empty()).map_err(
             |e| match e {
-                ReopenError::Open(e) => ErrorKind::io("open", e.into()).at(path),
-                ReopenError::Stat(e) => ErrorKind::io("stat", e.into()).at(path),
+                ReopenError::Open(e) => ErrorKind::io(Op::Open, e.into()).at(path),
+                ReopenError::Stat(e) => ErrorKind::io(Op::Stat, e.into()).at(path),
                 ReopenError::Replaced => {
-                    ErrorKind::Changed("the file was replaced while it was opened".into()).at(path)
+                    ErrorKind::changed(Stage::Open, "the file was replaced while it was opened")
+                        .at(path)
                 }
             },
         )?;
@@ -207,7 +208,7 @@ impl OpenFile {
                 state: FileState::of_stat(stat),
             }),
             Err(rustix::io::Errno::LOOP) => Self::open_regular(dir, name, path),
-            Err(e) => Err(ErrorKind::io("open", e.into()).at(path)),
+            Err(e) => Err(ErrorKind::io(Op::Open, e.into()).at(path)),
         }
     }
 
@@ -215,7 +216,7 @@ impl OpenFile {
     pub fn from_file(file: File, path: &Path) -> Result<Self> {
         let meta = file
             .metadata()
-            .map_err(|e| ErrorKind::io("stat", e).at(path))?;
+            .map_err(|e| ErrorKind::io(Op::Stat, e).at(path))?;
         if !meta.file_type().is_file() {
             return Err(ErrorKind::NotABundle("not a regular file".into()).at(path));
         }
@@ -239,7 +240,7 @@ impl OpenFile {
             ));
         }
         let mut raw = [0u8; TRAILER_SIZE];
-        self.read_exact_at(&mut raw, size - TRAILER_SIZE as u64, "read trailer")?;
+        self.read_exact_at(&mut raw, size - TRAILER_SIZE as u64, Op::ReadTrailer)?;
         let trailer = Trailer::parse(&raw)?;
         let layout = trailer.layout(size)?;
         Ok((trailer, layout))
@@ -272,20 +273,25 @@ impl OpenFile {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A FIFO or socket swapped in after the walk's stat.
                 Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => {
-                    return Err(ErrorKind::Changed("no longer a regular file".into()))
+                    return Err(ErrorKind::changed(
+                        Stage::Trailer,
+                        "no longer a regular file",
+                    ))
                 }
-                Err(e) => return Err(ErrorKind::io("read trailer", e)),
+                Err(e) => return Err(ErrorKind::io(Op::ReadTrailer, e)),
             }
         }
         if got > len {
-            return Err(ErrorKind::Changed(format!(
-                "the file grew past its {size} bytes (read trailer)"
-            )));
+            return Err(ErrorKind::changed(
+                Stage::Trailer,
+                format!("the file grew past its {size} bytes (read trailer)"),
+            ));
         }
         if got < len {
-            return Err(ErrorKind::Changed(format!(
-                "file ended before byte {size} (read trailer)"
-            )));
+            return Err(ErrorKind::changed(
+                Stage::Trailer,
+                format!("file ended before byte {size} (read trailer)"),
+            ));
         }
         bytes.truncate(len);
         let raw: &[u8; TRAILER_SIZE] = bytes[bytes.len() - TRAILER_SIZE..]
@@ -320,7 +326,7 @@ impl OpenFile {
             )));
         }
         let bytes =
-            self.read_region(layout.metadata_start, layout.metadata_len, "read manifest")?;
+            self.read_region(layout.metadata_start, layout.metadata_len, Op::ReadManifest)?;
         manifest::parse(&bytes)
     }
 
@@ -487,18 +493,24 @@ impl OpenFile {
 
     /// Fail with [`ErrorKind::Changed`] if the file's `fstat` differs from the open.
     pub fn ensure_unchanged(&self) -> Result<(), ErrorKind> {
-        let now = self.file.metadata().map_err(|e| ErrorKind::io("stat", e))?;
+        let now = self
+            .file
+            .metadata()
+            .map_err(|e| ErrorKind::io(Op::Stat, e))?;
         let now = FileState::of(&now);
         if now != self.state {
-            return Err(ErrorKind::Changed(format!(
-                "size {} -> {}, mtime_ns {} -> {}, ctime_ns {} -> {}",
-                self.state.size,
-                now.size,
-                self.state.mtime_ns,
-                now.mtime_ns,
-                self.state.ctime_ns,
-                now.ctime_ns
-            )));
+            return Err(ErrorKind::changed(
+                Stage::Stat,
+                format!(
+                    "size {} -> {}, mtime_ns {} -> {}, ctime_ns {} -> {}",
+                    self.state.size,
+                    now.size,
+                    self.state.mtime_ns,
+                    now.mtime_ns,
+                    self.state.ctime_ns,
+                    now.ctime_ns
+                ),
+            ));
         }
         Ok(())
     }
@@ -515,10 +527,10 @@ impl OpenFile {
         let mut offset = 0;
         while offset < len {
             let chunk = (len - offset).min(hash::CHUNK as u64);
-            let buf = self.read_region(offset, chunk, "copy")?;
+            let buf = self.read_region(offset, chunk, Op::Copy)?;
             inspect(&buf);
             out.write_all(&buf)
-                .map_err(|e| ErrorKind::io("write copy", e))?;
+                .map_err(|e| ErrorKind::io(Op::WriteCopy, e))?;
             offset += chunk;
         }
         Ok(())
@@ -527,12 +539,7 @@ impl OpenFile {
     /// Read `len` bytes at `offset`; a short read means the file shrank.
     /// Above [`MAX_IN_MEMORY`], or when the allocation fails, this is
     /// [`ErrorKind::TooLarge`], never an abort.
-    pub fn read_region(
-        &self,
-        offset: u64,
-        len: u64,
-        op: &'static str,
-    ) -> Result<Vec<u8>, ErrorKind> {
+    pub fn read_region(&self, offset: u64, len: u64, op: Op) -> Result<Vec<u8>, ErrorKind> {
         let too_large = |limit: u64, hint: &'static str| ErrorKind::TooLarge {
             what: op,
             len,
@@ -555,18 +562,16 @@ impl OpenFile {
         Ok(buf)
     }
 
-    fn read_exact_at(
-        &self,
-        buf: &mut [u8],
-        offset: u64,
-        op: &'static str,
-    ) -> Result<(), ErrorKind> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64, op: Op) -> Result<(), ErrorKind> {
         self.file.read_exact_at(buf, offset).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
-                ErrorKind::Changed(format!(
-                    "file ended before byte {} ({op})",
-                    offset + buf.len() as u64
-                ))
+                ErrorKind::changed(
+                    op.stage(),
+                    format!(
+                        "file ended before byte {} ({op})",
+                        offset + buf.len() as u64
+                    ),
+                )
             } else {
                 ErrorKind::io(op, e)
             }
@@ -619,8 +624,9 @@ impl OpenFile {
     /// as `expected` (device, inode, size, times, mode).
     pub fn ensure_state(&self, expected: &FileState) -> Result<(), ErrorKind> {
         if &self.state != expected {
-            return Err(ErrorKind::Changed(
-                "the file was replaced or modified since it was read".into(),
+            return Err(ErrorKind::changed(
+                Stage::Open,
+                "the file was replaced or modified since it was read",
             ));
         }
         Ok(())
@@ -777,7 +783,7 @@ impl Bundle {
         self.reread(
             self.layout.source_start,
             self.layout.source_len,
-            "read source",
+            Op::ReadSource,
         )
     }
 
@@ -786,11 +792,11 @@ impl Bundle {
         self.reread(
             self.layout.metadata_start,
             self.layout.metadata_len,
-            "read manifest",
+            Op::ReadManifest,
         )
     }
 
-    fn reread(&self, offset: u64, len: u64, op: &'static str) -> Result<Vec<u8>> {
+    fn reread(&self, offset: u64, len: u64, op: Op) -> Result<Vec<u8>> {
         let open = OpenFile::open(&self.path)?;
         open.ensure_state(&self.state)
             .map_err(|k| k.at(&self.path))?;

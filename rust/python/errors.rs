@@ -24,7 +24,7 @@ impl From<Error> for PyErr {
                 UnsupportedFooterVersionError::new_err((message, path, reason))
             }
             ErrorKind::Format(_) => BundleFormatError::new_err((message, path, reason)),
-            ErrorKind::DigestMismatch { .. } | ErrorKind::Changed(_) => {
+            ErrorKind::DigestMismatch { .. } | ErrorKind::Changed { .. } => {
                 BundleIntegrityError::new_err((message, path, reason, context))
             }
             ErrorKind::Manifest(_) | ErrorKind::ManifestNotAMapping { .. } => {
@@ -39,7 +39,7 @@ impl From<Error> for PyErr {
                 // (FileNotFoundError, PermissionError, ...) from errno.
                 Some(errno) => PyOSError::new_err((
                     errno,
-                    format!("cannot {op}: {}", crate::walk::describe(&source)),
+                    format!("cannot {op}: {}", crate::error::describe(&source)),
                     path,
                 )),
                 None => PyOSError::new_err(message),

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use pythonize::pythonize;
 
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, Op, Stage};
 use crate::manifest;
 use crate::py_errors::manifest_error;
 use crate::reader::OpenFile;
@@ -96,10 +96,13 @@ pub fn sha256_prefix<'py>(
     let digest = py.detach(|| {
         let open = OpenFile::open(&path)?;
         if open.state().size < length {
-            return Err(ErrorKind::Changed(format!(
-                "the file has {} bytes, fewer than the {length} to hash",
-                open.state().size
-            ))
+            return Err(ErrorKind::changed(
+                Stage::Hash,
+                format!(
+                    "the file has {} bytes, fewer than the {length} to hash",
+                    open.state().size
+                ),
+            )
             .at(&path));
         }
         open.sha256_prefix(length).map_err(|k| k.at(&path))
@@ -130,9 +133,9 @@ pub fn read_region<'py>(
         let open = OpenFile::open(&path)?;
         let (_, layout) = open.trailer().map_err(|k| k.at(&path))?;
         let (offset, len, op) = if source {
-            (layout.source_start, layout.source_len, "read source")
+            (layout.source_start, layout.source_len, Op::ReadSource)
         } else {
-            (layout.metadata_start, layout.metadata_len, "read manifest")
+            (layout.metadata_start, layout.metadata_len, Op::ReadManifest)
         };
         let bytes = open.read_region(offset, len, op).map_err(|k| k.at(&path))?;
         open.ensure_unchanged().map_err(|k| k.at(&path))?;

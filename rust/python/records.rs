@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::error::{ContextValue, ErrorKind};
+use pyo3::exceptions::PyValueError;
+
+use crate::error::{ContextValue, ErrorKind, Kind};
+use crate::precedence::LossKind;
 use crate::scan::ScanStats as CoreStats;
 
 fn context_dict<'py>(
@@ -39,8 +42,9 @@ fn context_from(py_context: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String,
 
 /// A file with the bundle magic that was refused, and why.
 ///
-/// `kind` is one of `afbundle.errors.KINDS` or `"schema"` (the
-/// supervisor_schema_version is missing or the resolver refused it);
+/// `kind` is one of `afbundle.errors.KINDS`: a failure kind, `"schema"` (the
+/// supervisor_schema_version is missing or the resolver refused it) or
+/// `"shadowed"`;
 /// `context` holds the failure's data (`expected`/`actual` digests, `op` and
 /// `errno` of an I/O error, ...).
 #[pyclass(frozen, eq, skip_from_py_object, module = "afbundle._core")]
@@ -49,7 +53,7 @@ pub struct Rejection {
     #[pyo3(get)]
     path: PathBuf,
     #[pyo3(get)]
-    kind: String,
+    kind: &'static str,
     #[pyo3(get)]
     reason: String,
     context: Vec<(String, ContextValue)>,
@@ -59,16 +63,16 @@ impl Rejection {
     pub(crate) fn of(path: PathBuf, kind: &ErrorKind) -> Self {
         Rejection {
             path,
-            kind: kind.name().to_owned(),
+            kind: kind.name(),
             reason: kind.to_string(),
             context: owned(kind.context()),
         }
     }
 
-    pub(crate) fn new_raw(path: PathBuf, kind: &str, reason: String) -> Self {
+    pub(crate) fn new_raw(path: PathBuf, kind: &'static str, reason: String) -> Self {
         Rejection {
             path,
-            kind: kind.to_owned(),
+            kind,
             reason,
             context: Vec::new(),
         }
@@ -92,6 +96,10 @@ impl Rejection {
         reason: String,
         context: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        let kind = Kind::from_name(&kind)
+            .map(Kind::name)
+            .or_else(|| LossKind::from_name(&kind).map(LossKind::name))
+            .ok_or_else(|| PyValueError::new_err(format!("unknown rejection kind {kind:?}")))?;
         Ok(Rejection {
             path,
             kind,
@@ -119,7 +127,7 @@ impl Rejection {
         let cls = py.get_type::<Rejection>();
         let args = (
             self.path.clone(),
-            self.kind.clone(),
+            self.kind,
             self.reason.clone(),
             context_dict(py, &self.context)?,
         );

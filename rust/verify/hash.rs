@@ -11,7 +11,7 @@ use std::sync::mpsc;
 
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, Op, Stage};
 
 /// Bytes read per positioned read while hashing.
 pub const CHUNK: usize = 1 << 20;
@@ -88,13 +88,14 @@ fn read_some(file: &File, buf: &mut [u8], offset: u64, len: u64) -> Result<usize
     loop {
         match file.read_at(buf, offset) {
             Ok(0) => {
-                return Err(ErrorKind::Changed(format!(
-                    "file ended at byte {offset} while hashing a {len}-byte binary region"
-                )))
+                return Err(ErrorKind::changed(
+                    Stage::Hash,
+                    format!("file ended at byte {offset} while hashing a {len}-byte binary region"),
+                ))
             }
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(ErrorKind::io("read binary region", e)),
+            Err(e) => return Err(ErrorKind::io(Op::ReadBinary, e)),
         }
     }
 }
@@ -264,7 +265,7 @@ mod tests {
             );
         }
         let err = sha256_prefix(&f, data.len() as u64 + 1).unwrap_err();
-        assert!(matches!(err, ErrorKind::Changed(_)), "{err}");
+        assert!(matches!(err, ErrorKind::Changed { .. }), "{err}");
     }
 
     #[test]
@@ -290,7 +291,7 @@ mod tests {
         assert_eq!(whole, sha256(&data).to_vec());
         assert!(matches!(
             digest_whole(&f, len + 1, WholeFile::Sha512, None),
-            Err(ErrorKind::Changed(_))
+            Err(ErrorKind::Changed { .. })
         ));
     }
 
@@ -298,6 +299,9 @@ mod tests {
     fn a_file_shorter_than_the_region_is_a_change_not_a_digest() {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(b"short").unwrap();
-        assert!(matches!(sha256_prefix(&f, 10), Err(ErrorKind::Changed(_))));
+        assert!(matches!(
+            sha256_prefix(&f, 10),
+            Err(ErrorKind::Changed { .. })
+        ));
     }
 }

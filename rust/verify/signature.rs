@@ -42,7 +42,7 @@ use ssh_key::public::KeyData;
 use ssh_key::{HashAlg, SshSig};
 
 use crate::allowed_signers::{self, Line};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Op, Problem};
 use crate::hash::{sha256, WholeFile};
 use crate::trailer::hex;
 use crate::trusted_path::{self, Target};
@@ -55,52 +55,6 @@ pub const SIDECAR_SUFFIX: &str = ".sig";
 pub const MAX_SIGNERS_BYTES: u64 = 1 << 20;
 /// Largest sidecar read (an RSA-16384 signature is under 6 KiB of PEM).
 pub const MAX_SIDECAR_BYTES: u64 = 64 << 10;
-
-/// Which signature check failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Problem {
-    /// No usable sidecar: missing, a symlink, not a regular file, too large.
-    NoSidecar,
-    /// The sidecar is not an armored `sshsig` signature.
-    Malformed,
-    /// The signing key is not in the trusted signers.
-    UnknownKey,
-    /// The signature's namespace, or the signer line's `namespaces=`, is not `afbundle`.
-    WrongNamespace,
-    /// Every line listing the key has a `valid-after` in the future.
-    NotYetValid,
-    /// Every line listing the key has a `valid-before` in the past.
-    Expired,
-    /// The signature does not verify over this file's bytes.
-    BadSignature,
-    /// The `allowed_signers` file is unusable (missing, not a regular file,
-    /// others could change it or where it leads, too large). A line OpenSSH
-    /// would skip is skipped, not this.
-    SignersFile,
-}
-
-impl Problem {
-    /// A short stable name (`BundleSignatureError.problem` in Python).
-    pub fn name(self) -> &'static str {
-        match self {
-            Problem::NoSidecar => "no_sidecar",
-            Problem::Malformed => "malformed",
-            Problem::UnknownKey => "unknown_key",
-            Problem::WrongNamespace => "wrong_namespace",
-            Problem::NotYetValid => "not_yet_valid",
-            Problem::Expired => "expired",
-            Problem::BadSignature => "bad_signature",
-            Problem::SignersFile => "signers_file",
-        }
-    }
-
-    fn with(self, detail: impl Into<String>) -> ErrorKind {
-        ErrorKind::Signature {
-            problem: self,
-            detail: detail.into(),
-        }
-    }
-}
 
 pub use crate::allowed_signers::Signer;
 
@@ -343,7 +297,7 @@ pub fn read_sidecar(bundle: &Path) -> Result<SshSig, ErrorKind> {
         // Out of descriptors or memory says nothing about the signature:
         // the caller stops instead of rejecting the bundle (`scan.rs`).
         Err(e) if crate::error::exhausted(&e.into()) => {
-            return Err(ErrorKind::io("open signature file", e.into()))
+            return Err(ErrorKind::io(Op::OpenSignature, e.into()))
         }
         Err(e) => return Err(no_sidecar(format!("cannot open {}: {e}", path.display()))),
     };
@@ -376,7 +330,7 @@ pub fn read_sidecar(bundle: &Path) -> Result<SshSig, ErrorKind> {
                 trusted_path::ReopenError::Open(errno) | trusted_path::ReopenError::Stat(errno)
                     if crate::error::exhausted(&errno.into()) =>
                 {
-                    ErrorKind::io("open signature file", errno.into())
+                    ErrorKind::io(Op::OpenSignature, errno.into())
                 }
                 _ => no_sidecar(format!("cannot open {}: {e}", path.display())),
             }

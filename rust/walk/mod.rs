@@ -40,7 +40,7 @@ use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 
-use crate::error::{exhausted, Error, ErrorKind};
+use crate::error::{describe, exhausted, Error, ErrorKind, Op};
 use crate::filesystem::Storage;
 use rustix::fs::{
     self as rfs, Access, AtFlags, Dir, FileType, Mode, OFlags, Stat, Statx, StatxFlags, CWD,
@@ -144,7 +144,7 @@ impl<T> Default for Listing<T> {
 impl<T> Listing<T> {
     /// Record a failure of `op` on `path`: a skip with the reason, or, if
     /// the process ran out of a resource, what stops the walk.
-    fn failed(&mut self, path: PathBuf, op: &'static str, e: io::Error) {
+    fn failed(&mut self, path: PathBuf, op: Op, e: io::Error) {
         if exhausted(&e) {
             self.exhausted.get_or_insert(ErrorKind::io(op, e).at(path));
         } else {
@@ -164,7 +164,7 @@ enum Kind<T> {
     Special,
     Skipped(String),
     /// `op` failed because the process or the system ran out of a resource.
-    Exhausted(&'static str, io::Error),
+    Exhausted(Op, io::Error),
 }
 
 /// The reason given for a file with exec bits on a `noexec` mount.
@@ -201,7 +201,7 @@ where
                 continue;
             }
             Err(e) if exhausted(&e.into()) => {
-                out.exhausted = Some(ErrorKind::io("stat", e.into()).at(root));
+                out.exhausted = Some(ErrorKind::io(Op::Stat, e.into()).at(root));
                 break;
             }
             Err(e) => {
@@ -322,7 +322,7 @@ where
     }) {
         Ok(found) => found,
         Err(e) => {
-            listing.failed(path, "list directory", e.into());
+            listing.failed(path, Op::ListDirectory, e.into());
             return listing;
         }
     };
@@ -332,7 +332,7 @@ where
     };
     listing.stats.dirs_visited += 1;
     for e in entry_errors {
-        listing.failed(path.clone(), "read directory entry", e.into());
+        listing.failed(path.clone(), Op::ReadDirectoryEntry, e.into());
     }
     // Learnt on first need, by the first executable entry judged from its mode.
     let here = DirMount::new(dir_fd, mounts);
@@ -431,7 +431,7 @@ where
             return Kind::NotExecutable
         }
         Err(rustix::io::Errno::LOOP) => return Kind::Skipped("symlink loop".into()),
-        Err(e) if exhausted(&e.into()) => return Kind::Exhausted("stat", e.into()),
+        Err(e) if exhausted(&e.into()) => return Kind::Exhausted(Op::Stat, e.into()),
         Err(e) => return Kind::Skipped(format!("cannot stat: {}", describe(&e.into()))),
     };
     // Whether the file is on this directory's mount, and that mount is
@@ -712,17 +712,6 @@ impl<'a> DirMount<'a> {
             None => ask()?,
         };
         Some(Mount { id, dev, noexec })
-    }
-}
-
-/// An I/O error as a short phrase, without Rust's "(os error N)" suffix.
-pub fn describe(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            let text = io::Error::from_raw_os_error(code).to_string();
-            text.split(" (os error").next().unwrap_or(&text).to_owned()
-        }
-        None => e.to_string(),
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
-use crate::error::{ErrorKind, Result};
+use crate::error::{ErrorKind, Op, Result};
 
 /// Write `data` to `output` atomically. The file is created with mode
 /// `0o666` less the process umask, as `open(2)` would create it.
@@ -25,7 +25,7 @@ pub fn write_file(output: &Path, data: &[u8]) -> Result<()> {
     let mut out = PendingOutput::create(output, 0o666)?;
     out.file()
         .write_all(data)
-        .map_err(|e| ErrorKind::io("write", e).at(output))?;
+        .map_err(|e| ErrorKind::io(Op::Write, e).at(output))?;
     out.commit()
 }
 
@@ -59,10 +59,10 @@ impl PendingOutput {
             .file_name()
             .filter(|n| n.as_bytes() != b"..")
             .ok_or_else(|| {
-                ErrorKind::io("write", std::io::Error::from_raw_os_error(libc::EISDIR)).at(output)
+                ErrorKind::io(Op::Write, std::io::Error::from_raw_os_error(libc::EISDIR)).at(output)
             })?;
         let name = CString::new(name.as_bytes()).map_err(|_| {
-            ErrorKind::io("write", std::io::Error::from_raw_os_error(libc::EINVAL)).at(output)
+            ErrorKind::io(Op::Write, std::io::Error::from_raw_os_error(libc::EINVAL)).at(output)
         })?;
         let dir = rfs::openat(
             CWD,
@@ -70,7 +70,7 @@ impl PendingOutput {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| ErrorKind::io("open directory", e.into()).at(&dir_path))?;
+        .map_err(|e| ErrorKind::io(Op::OpenDirectory, e.into()).at(&dir_path))?;
         let mode = mode & 0o777;
         if Path::new("/proc/self/fd").is_dir() {
             let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
@@ -87,9 +87,7 @@ impl PendingOutput {
                 }
                 // Not supported here: fall back to a named file.
                 Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOENT) => {}
-                Err(e) => {
-                    return Err(ErrorKind::io("create temporary file", e.into()).at(&dir_path))
-                }
+                Err(e) => return Err(ErrorKind::io(Op::CreateTemporary, e.into()).at(&dir_path)),
             }
         }
         let flags =
@@ -112,13 +110,11 @@ impl PendingOutput {
                     });
                 }
                 Err(Errno::EXIST) => continue,
-                Err(e) => {
-                    return Err(ErrorKind::io("create temporary file", e.into()).at(&dir_path))
-                }
+                Err(e) => return Err(ErrorKind::io(Op::CreateTemporary, e.into()).at(&dir_path)),
             }
         }
         Err(ErrorKind::io(
-            "create temporary file",
+            Op::CreateTemporary,
             std::io::Error::from_raw_os_error(libc::EEXIST),
         )
         .at(&dir_path))
@@ -131,17 +127,17 @@ impl PendingOutput {
 
     /// Sync the file, put it in place, and make the rename durable.
     pub fn commit(mut self) -> Result<()> {
-        let at_output = |op: &'static str, e: Errno| ErrorKind::io(op, e.into()).at(&self.output);
+        let at_output = |op: Op, e: Errno| ErrorKind::io(op, e.into()).at(&self.output);
         self.file
             .sync_all()
-            .map_err(|e| ErrorKind::io("write", e).at(&self.output))?;
+            .map_err(|e| ErrorKind::io(Op::Write, e).at(&self.output))?;
         match self.named_tmp.take() {
             Some(tmp) => {
                 let placed = rfs::fchmod(&self.file, Mode::from_raw_mode(self.final_mode))
                     .and_then(|()| rfs::renameat(&self.dir, &*tmp, &self.dir, &*self.name));
                 if let Err(e) = placed {
                     let _ = rfs::unlinkat(&self.dir, &*tmp, AtFlags::empty());
-                    return Err(at_output("rename into place", e));
+                    return Err(at_output(Op::RenameIntoPlace, e));
                 }
             }
             None => {
@@ -177,9 +173,9 @@ impl PendingOutput {
                                 }
                             }
                         }
-                        placed.map_err(|e| at_output("rename into place", e))?;
+                        placed.map_err(|e| at_output(Op::RenameIntoPlace, e))?;
                     }
-                    Err(e) => return Err(at_output("link into place", e)),
+                    Err(e) => return Err(at_output(Op::LinkIntoPlace, e)),
                 }
             }
         }
@@ -224,11 +220,11 @@ pub fn output_dir(output: &Path) -> Result<&Path> {
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(dir),
         Ok(_) => Err(ErrorKind::io(
-            "write into",
+            Op::WriteInto,
             std::io::Error::from_raw_os_error(libc::ENOTDIR),
         )
         .at(dir)),
-        Err(e) => Err(ErrorKind::io("write into", e).at(dir)),
+        Err(e) => Err(ErrorKind::io(Op::WriteInto, e).at(dir)),
     }
 }
 

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::atomic::PendingOutput;
 
-use crate::error::{ErrorKind, Result};
+use crate::error::{ErrorKind, Op, Result};
 use crate::hash::CHUNK;
 use crate::manifest::{self, MAX_MANIFEST_BYTES};
 use crate::reader::OpenFile;
@@ -88,7 +88,7 @@ pub fn pack(
     let tail = [source, manifest, &trailer.to_bytes()].concat();
     out.file()
         .write_all(&tail)
-        .map_err(|e| ErrorKind::io("write bundle", e).at(output))?;
+        .map_err(|e| ErrorKind::io(Op::WriteBundle, e).at(output))?;
     input.ensure_unchanged().map_err(|k| k.at(binary))?;
     out.commit()
 }
@@ -157,9 +157,9 @@ pub fn copy_region(
     let mut at = offset;
     while at < end {
         let chunk = (end - at).min(CHUNK as u64);
-        let buf = input.read_region(at, chunk, "copy")?;
+        let buf = input.read_region(at, chunk, Op::Copy)?;
         out.write_all(&buf)
-            .map_err(|e| ErrorKind::io("write copy", e))?;
+            .map_err(|e| ErrorKind::io(Op::WriteCopy, e))?;
         at += chunk;
     }
     Ok(())

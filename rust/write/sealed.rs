@@ -21,7 +21,7 @@ use std::path::Path;
 use rustix::fs::{fcntl_add_seals, memfd_create, MemfdFlags, SealFlags};
 use rustix::io::Errno;
 
-use crate::error::{ErrorKind, Result};
+use crate::error::{ErrorKind, Op, Result};
 use crate::reader::{Bundle, OpenFile};
 use crate::signature::{self, TrustedSigners};
 use crate::trailer::hex;
@@ -44,7 +44,8 @@ pub fn seal_signed(path: &Path, signers: Option<&TrustedSigners>) -> Result<(Own
     // What a walk would never read, this must never run.
     if !source.executable() {
         return Err(
-            ErrorKind::io("execute", std::io::Error::from_raw_os_error(libc::EACCES)).at(&resolved),
+            ErrorKind::io(Op::Execute, std::io::Error::from_raw_os_error(libc::EACCES))
+                .at(&resolved),
         );
     }
     // memfd names are limited to 249 bytes; the name is only a label.
@@ -69,10 +70,9 @@ pub fn seal_signed(path: &Path, signers: Option<&TrustedSigners>) -> Result<(Own
         let op = if e == Errno::ACCESS {
             // Linux 6.3+ refuses MFD_EXEC with EACCES in a pid namespace whose
             // vm.memfd_noexec is 2; without the flag the memfd could never run.
-            "create an executable memory file (memfd_create with MFD_EXEC is forbidden \
-             while the vm.memfd_noexec sysctl is 2; verified exec needs 0 or 1)"
+            Op::CreateExecutableMemfd
         } else {
-            "create a sealed memory file (memfd_create)"
+            Op::CreateMemfd
         };
         ErrorKind::io(op, e.into()).at(&resolved)
     })?;
@@ -85,12 +85,12 @@ pub fn seal_signed(path: &Path, signers: Option<&TrustedSigners>) -> Result<(Own
     source.ensure_unchanged().map_err(|k| k.at(&resolved))?;
     let seals = SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL;
     fcntl_add_seals(&copy, seals)
-        .map_err(|e| ErrorKind::io("seal the memory file", e.into()).at(&resolved))?;
+        .map_err(|e| ErrorKind::io(Op::SealMemfd, e.into()).at(&resolved))?;
 
     // Verify the sealed bytes themselves: nothing can change them any more.
     let duplicate = copy
         .try_clone()
-        .map_err(|e| ErrorKind::io("duplicate the memory file", e).at(&resolved))?;
+        .map_err(|e| ErrorKind::io(Op::DuplicateMemfd, e).at(&resolved))?;
     let sealed = OpenFile::from_file(duplicate, &resolved)?;
     let (trailer, layout) = sealed.trailer().map_err(|k| k.at(&resolved))?;
     // Never through the digest caches: these bytes are checked every time.
