@@ -21,21 +21,12 @@ pub mod walk;
 #[deny(missing_docs)]
 pub mod write;
 
-// Old paths, until every user names the layer.
-pub use bundle::{precedence, scan};
-pub use cache::disk as disk_cache;
-pub use format::{manifest, trailer, yaml11};
-pub use fs::{file as reader, storage as filesystem, trusted_path};
-pub use verify::{allowed_signers, hash, signature};
-pub use walk::pool;
-pub use write::{atomic, pack, sealed};
-
 #[cfg(feature = "python")]
 mod python;
 #[cfg(feature = "python")]
 use python::{
-    bundle as py_bundle, errors as py_errors, inspect as py_inspect, pack as py_pack,
-    records as py_records, scan as py_scan, signature as py_signature,
+    bundle as py_bundle, inspect as py_inspect, pack as py_pack, records as py_records,
+    scan as py_scan, signature as py_signature,
 };
 
 #[cfg(feature = "python")]
@@ -46,9 +37,12 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("TRAILER_SIZE", trailer::TRAILER_SIZE)?;
-    m.add("MAGIC", pyo3::types::PyBytes::new(m.py(), &trailer::MAGIC))?;
-    m.add("FOOTER_VERSION", trailer::FOOTER_VERSION)?;
+    m.add("TRAILER_SIZE", format::trailer::TRAILER_SIZE)?;
+    m.add(
+        "MAGIC",
+        pyo3::types::PyBytes::new(m.py(), &format::trailer::MAGIC),
+    )?;
+    m.add("FOOTER_VERSION", format::trailer::FOOTER_VERSION)?;
     m.add_class::<py_bundle::PyBundle>()?;
     m.add_class::<py_scan::RawScan>()?;
     m.add_class::<py_scan::RawFind>()?;
@@ -61,10 +55,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add(
         "DECISION_KINDS",
-        pyo3::types::PyTuple::new(m.py(), precedence::LossKind::NAMES)?,
+        pyo3::types::PyTuple::new(m.py(), bundle::precedence::LossKind::NAMES)?,
     )?;
     m.add_class::<py_signature::PyTrustedSigners>()?;
-    m.add("SIGNATURE_NAMESPACE", signature::NAMESPACE)?;
+    m.add("SIGNATURE_NAMESPACE", verify::signature::NAMESPACE)?;
     m.add_function(wrap_pyfunction!(py_bundle::read_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::clear_digest_cache, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::check_cache_dir, m)?)?;

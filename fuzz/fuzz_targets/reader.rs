@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use _core::reader;
+use _core::fs::file as reader;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

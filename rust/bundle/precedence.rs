@@ -21,7 +21,7 @@
 //! wins in its place.
 
 use crate::error::Error;
-use crate::reader::Bundle;
+use crate::fs::file::Bundle;
 
 /// The reason given when a candidate has no usable schema version (upstream's wording).
 pub const MISSING_SCHEMA_VERSION: &str = "missing or invalid sdk.supervisor_schema_version";
@@ -141,9 +141,9 @@ where
 mod tests {
     use super::*;
     use crate::error::{ErrorKind, Op};
-    use crate::manifest;
-    use crate::reader::FileState;
-    use crate::trailer::Trailer;
+    use crate::format::manifest;
+    use crate::format::trailer::Trailer;
+    use crate::fs::file::FileState;
     use std::path::PathBuf;
 
     fn candidate(name: &str) -> Bundle {

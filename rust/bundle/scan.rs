@@ -19,14 +19,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::disk_cache::DiskCache;
+use crate::bundle::precedence::{decide, Decision};
+use crate::cache::disk::DiskCache;
 use crate::error::{describe, Error, ErrorKind};
-use crate::filesystem::Storage;
-use crate::pool::PoolError;
-use crate::precedence::{decide, Decision};
-use crate::reader::{self, Bundle, OpenFile, Verify};
-use crate::signature::TrustedSigners;
-use crate::trailer::TRAILER_SIZE;
+use crate::format::trailer::TRAILER_SIZE;
+use crate::fs::file::{self, Bundle, OpenFile, Verify};
+use crate::fs::storage::Storage;
+use crate::verify::signature::TrustedSigners;
+use crate::walk::pool::PoolError;
 use crate::walk::{self, WalkStats};
 
 /// What to do with each bundle found.
@@ -38,12 +38,12 @@ pub struct ScanOptions {
     /// and dropped); verification is left to the caller.
     pub dag_id: Option<String>,
     /// Worker threads; `None` means sized for the roots' file systems
-    /// ([`threads_for`](crate::filesystem::threads_for)).
+    /// ([`threads_for`](crate::walk::threads::threads_for)).
     pub threads: Option<usize>,
     /// The persistent digest cache, if enabled.
     pub disk_cache: Option<DiskCache>,
     /// When set, verification also requires a signature by one of these
-    /// ([`crate::signature`]); a failure is a rejection of kind `signature`.
+    /// ([`crate::verify::signature`]); a failure is a rejection of kind `signature`.
     pub trusted_signers: Option<Arc<TrustedSigners>>,
 }
 
@@ -171,7 +171,7 @@ where
     debug_assert!(options.dag_id.is_some());
     let mut out = scan_keeping(roots, options, kept_open)?;
     let files = std::mem::take(&mut out.files);
-    let mut costs = reader::VerifyCost::default();
+    let mut costs = file::VerifyCost::default();
     let mut signed_by = None;
     let decision = {
         let candidates: Vec<&Bundle> = out.bundles.iter().collect();
@@ -225,13 +225,8 @@ enum Outcome {
     NotABundle,
     /// A valid bundle header that does not declare the dag_id looked for.
     Uninteresting((u64, u64)),
-    Bundle(
-        Box<Bundle>,
-        reader::VerifyCost,
-        (u64, u64),
-        Option<OpenFile>,
-    ),
-    Rejected(Error, (u64, u64), reader::VerifyCost),
+    Bundle(Box<Bundle>, file::VerifyCost, (u64, u64), Option<OpenFile>),
+    Rejected(Error, (u64, u64), file::VerifyCost),
     Skipped(PathBuf, String),
     /// Opening it failed for want of descriptors or memory.
     Exhausted(Error),
@@ -251,10 +246,10 @@ fn scan_keeping(
     // One `statfs` per root decides both the pool size and how the walk stats.
     let storages: Vec<_> = roots
         .iter()
-        .map(|r| crate::filesystem::storage(r))
+        .map(|r| crate::fs::storage::storage(r))
         .collect();
-    let threads = crate::filesystem::threads_for_storage(&storages, options.threads);
-    let pool = crate::pool::pool(Some(threads))?;
+    let threads = crate::walk::threads::threads_for_storage(&storages, options.threads);
+    let pool = crate::walk::pool::pool(Some(threads))?;
     pool.install(|| scan_in_pool(roots, &storages, options, kept_open))
         .map_err(ScanError::Exhausted)
 }
@@ -289,7 +284,7 @@ fn scan_in_pool(
     // Every file with the magic counts once, under its first path in
     // precedence order (hard links, symlinks to one file).
     let mut files_seen: HashSet<(u64, u64)> = HashSet::new();
-    let mut first_sight = |stats: &mut ScanStats, id, cost: reader::VerifyCost| {
+    let mut first_sight = |stats: &mut ScanStats, id, cost: file::VerifyCost| {
         if !files_seen.insert(id) {
             stats.duplicate_files += 1;
             return false;
@@ -306,7 +301,7 @@ fn scan_in_pool(
             Outcome::Rejected(err, ..) if err.kind.is_exhaustion() => return Err(err),
             Outcome::Skipped(path, reason) => out.skipped.push((path, reason)),
             Outcome::Uninteresting(id) => {
-                first_sight(&mut out.stats, id, reader::VerifyCost::default());
+                first_sight(&mut out.stats, id, file::VerifyCost::default());
             }
             Outcome::Bundle(bundle, cost, id, file) => {
                 if first_sight(&mut out.stats, id, cost) {
@@ -327,7 +322,7 @@ fn scan_in_pool(
 }
 
 fn rejected(err: Error, id: (u64, u64)) -> Outcome {
-    Outcome::Rejected(err, id, reader::VerifyCost::default())
+    Outcome::Rejected(err, id, file::VerifyCost::default())
 }
 
 /// Read one executable the walk found. Most candidates are not bundles:
@@ -399,13 +394,12 @@ fn read_candidate(
     let Some(dag_id) = options.dag_id.as_deref() else {
         let resolved = open.resolved_path(path);
         let disk = options.disk_cache.as_ref();
-        let mut cost = reader::VerifyCost::default();
+        let mut cost = file::VerifyCost::default();
         let verify = match (&options.trusted_signers, options.verify) {
             (Some(signers), true) => Verify::Signed(signers),
             (_, verify) => Verify::from(verify),
         };
-        return match reader::read_parts(&open, &resolved, trailer, layout, verify, disk, &mut cost)
-        {
+        return match file::read_parts(&open, &resolved, trailer, layout, verify, disk, &mut cost) {
             Ok(bundle) => Outcome::Bundle(Box::new(bundle), cost, id, None),
             Err(e) => Outcome::Rejected(e, id, cost),
         };
@@ -434,7 +428,7 @@ fn read_candidate(
     };
     Outcome::Bundle(
         Box::new(bundle),
-        reader::VerifyCost::default(),
+        file::VerifyCost::default(),
         id,
         Some(open),
     )
@@ -444,8 +438,8 @@ fn read_candidate(
 mod tests {
     use super::*;
     use crate::error::Op;
-    use crate::hash::sha256;
-    use crate::trailer::Trailer;
+    use crate::format::trailer::Trailer;
+    use crate::verify::hash::sha256;
     use std::fs;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
@@ -711,7 +705,7 @@ mod tests {
             let found = find_d(dir.path(), kept_open, replace);
             assert!(winner(&found).unwrap().path.ends_with("b"));
             match &found.decision.losers[0] {
-                (0, crate::precedence::Loss::Failed(err)) => {
+                (0, crate::bundle::precedence::Loss::Failed(err)) => {
                     assert!(matches!(err.kind, ErrorKind::Changed { .. }), "{err}");
                 }
                 other => panic!("expected `a` to lose as changed: {other:?}"),

@@ -10,7 +10,7 @@
 //! Trust: whoever can write the cache can vouch for a tampered binary, and
 //! whoever can redirect it can make eviction delete the worker's files. So
 //! the directory is resolved ONCE under the trusted-path rule
-//! ([`crate::trusted_path`]: component by component, only root and the
+//! ([`crate::fs::trusted_path`]: component by component, only root and the
 //! current user choosing where a component leads), and must itself be owned
 //! by the current user and not writable by group or others. Every later
 //! operation (shard lookup, entry open, write, rename, eviction) is relative
@@ -31,10 +31,10 @@ use std::sync::Arc;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
-use crate::cache::DigestKey;
-use crate::hash::sha256;
-use crate::trailer::hex;
-use crate::trusted_path;
+use crate::cache::memory::DigestKey;
+use crate::format::hex::hex;
+use crate::fs::trusted_path;
+use crate::verify::hash::sha256;
 
 const ENTRY_MAGIC: &[u8; 8] = b"AFBDC\x002\n";
 /// Largest entry file read (a key holds one path).

@@ -6,6 +6,3 @@
 
 pub mod disk;
 pub mod memory;
-
-// Old paths, until every user names the module.
-pub use memory::*;

@@ -11,7 +11,7 @@
 //! Airflow's reader is PyYAML (`yaml.safe_load`, YAML 1.1), and it routes a
 //! dag_id to a bundle when the str is a key of `dags`. So the `dags` keys,
 //! the `tasks` items and `sdk.supervisor_schema_version` are decided from the
-//! same events by [`crate::yaml11`] (a second, cheap pass over the parser's
+//! same events by [`crate::format::yaml11`] (a second, cheap pass over the parser's
 //! events: [`Airflow`]), never by the YAML 1.2 [`Value`]: `0o17` and `1e3` are
 //! dag_ids (strings in YAML 1.1), `on`, `1_000` and `2024-01-01` are not (a
 //! boolean, an integer, a date). A key that YAML 1.1 and 1.2 read differently,
@@ -32,7 +32,7 @@ use serde_saphyr::{
 };
 
 use crate::error::ErrorKind;
-use crate::yaml11::{self, Reading};
+use crate::format::yaml11::{self, Reading};
 
 /// Largest manifest this reader accepts, in bytes.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -147,7 +147,7 @@ impl Value {
             Value::UInt(u) => (2, format!("{:+021}", i128::from(*u) + (1i128 << 64))),
             Value::Float(f) => (3, format!("{f:e}")),
             Value::String(s) => (4, s.clone()),
-            Value::Bytes(b) => (5, crate::trailer::hex(b)),
+            Value::Bytes(b) => (5, crate::format::hex::hex(b)),
             Value::Seq(_) | Value::Map(_) => (6, format!("{self:?}")),
         }
     }

@@ -12,6 +12,7 @@
 //! ```
 
 use crate::error::ErrorKind;
+use crate::format::hex::hex;
 
 /// Size of the trailer in bytes.
 pub const TRAILER_SIZE: usize = 64;
@@ -140,17 +141,6 @@ pub fn has_magic(raw: &[u8; TRAILER_SIZE]) -> bool {
     raw[56..64] == MAGIC
 }
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,10 +248,5 @@ mod tests {
     #[test]
     fn shorter_than_a_trailer_is_not_a_bundle() {
         assert!(matches!(sample().layout(63), Err(ErrorKind::NotABundle(_))));
-    }
-
-    #[test]
-    fn hex_is_lower_case() {
-        assert_eq!(hex(&[0xab, 0x01]), "ab01");
     }
 }

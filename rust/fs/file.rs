@@ -18,17 +18,18 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
 
-use crate::cache::{self, DigestKey};
-use crate::disk_cache::DiskCache;
+use crate::cache::disk::DiskCache;
+use crate::cache::memory::{self as cache, DigestKey};
 use crate::error::{ErrorKind, Op, Result, Stage};
-use crate::hash;
-use crate::manifest::{self, Manifest};
-use crate::signature::{self, TrustedSigners};
-use crate::trailer::{hex, Layout, Trailer, TRAILER_SIZE};
-use crate::trusted_path::{self, ReopenError};
+use crate::format::hex::hex;
+use crate::format::manifest::{self, Manifest};
+use crate::format::trailer::{Layout, Trailer, TRAILER_SIZE};
+use crate::fs::trusted_path::{self, ReopenError};
+use crate::verify::hash;
+use crate::verify::signature::{self, TrustedSigners};
 
 /// Largest region read into memory whole (`read_source`, `read_manifest`);
-/// larger ones are streamed to a file ([`crate::pack::extract_region`]).
+/// larger ones are streamed to a file ([`crate::write::pack::extract_region`]).
 pub const MAX_IN_MEMORY: u64 = 1 << 30;
 
 /// The `fstat` fields that identify one state of a file.
@@ -347,7 +348,7 @@ impl OpenFile {
 
     /// [`OpenFile::verify`], and with `signers` also require `path`'s
     /// signature sidecar to be a valid signature, by one of them, over the
-    /// whole file ([`crate::signature`]). Returns the signer's principals.
+    /// whole file ([`crate::verify::signature`]). Returns the signer's principals.
     ///
     /// The cheap checks (sidecar, key, namespace, validity window) come
     /// before any hashing; then the file is read ONCE for both the binary
@@ -515,7 +516,7 @@ impl OpenFile {
         Ok(())
     }
 
-    /// Copy bytes `[0, len)` of this file to `out` in [`CHUNK`](crate::hash::CHUNK)
+    /// Copy bytes `[0, len)` of this file to `out` in [`CHUNK`](crate::verify::hash::CHUNK)
     /// pieces, showing each piece to `inspect` first; a short read means the
     /// file shrank.
     pub fn copy_prefix(
@@ -808,7 +809,7 @@ impl Bundle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::sha256;
+    use crate::verify::hash::sha256;
     use std::io::Write;
 
     fn is_not_a_bundle(err: &crate::error::Error) -> bool {

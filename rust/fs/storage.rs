@@ -1,38 +1,8 @@
-//! What a root lives on, and how many threads its walk should use; and
-//! whether a mount allows exec ([`noexec`]).
-//!
-//! On a local disk a walk is bound by CPU: one thread per CPU is enough. On a
-//! network file system (NFS, SMB, FUSE, Ceph, Lustre, ...) every lookup,
-//! getattr, open and read is a round trip to a server, and the walk is bound
-//! by latency: the way to go faster is to have more round trips in flight.
-//! [`threads_for`] picks the size of the pool from the `statfs` magic of
-//! every root: [`network_threads`] when any root is on a network file system,
-//! one per CPU otherwise. An explicit `threads` always wins.
+//! What a root lives on ([`storage`]: a local disk, or a network or
+//! user-space file system by its `statfs` magic), and whether a mount allows
+//! exec ([`noexec`]).
 
-use std::path::{Path, PathBuf};
-
-/// Round trips kept in flight per CPU on a network file system.
-///
-/// Every round trip also costs the client some CPU (the system call, the
-/// kernel's file system client, waking the thread), so past a point more
-/// threads only queue for the CPUs. Measured on 2 CPUs behind 1 ms per
-/// operation (benches/test_nfs.py, find on 4,040 entries, 5,460 round trips):
-/// 16 threads keep 89% of their round trips' latency hidden, 32 threads 84%,
-/// 48 77%, 64 72%. 16 per CPU is where the curve bends there.
-pub const NETWORK_THREADS_PER_CPU: usize = 16;
-/// The fewest threads a scan of a network file system uses (one CPU still
-/// has to hide a millisecond per operation).
-pub const NETWORK_THREADS_MIN: usize = 32;
-/// The most threads a scan of a network file system uses by default.
-pub const NETWORK_THREADS_MAX: usize = 64;
-
-/// Threads a scan uses by default when a root lives on a network file system
-/// and the machine has `cpus` CPUs: [`NETWORK_THREADS_PER_CPU`] each, within
-/// [`NETWORK_THREADS_MIN`]..=[`NETWORK_THREADS_MAX`].
-pub fn network_threads(cpus: usize) -> usize {
-    cpus.saturating_mul(NETWORK_THREADS_PER_CPU)
-        .clamp(NETWORK_THREADS_MIN, NETWORK_THREADS_MAX)
-}
+use std::path::Path;
 
 /// Where a root lives, as far as latency is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,8 +16,8 @@ pub enum Storage {
 impl Storage {
     /// Whether looking a name up always brings its attributes back from
     /// the server once the entry has expired, so that the walk may take
-    /// them from the lookup (`AT_STATX_DONT_SYNC`, see
-    /// [`StatHow`](crate::walk::StatHow)): FUSE. Not NFS, SMB or Ceph, whose
+    /// them from the lookup (`AT_STATX_DONT_SYNC`, the walk's `StatHow`):
+    /// FUSE. Not NFS, SMB or Ceph, whose
     /// `AT_STATX_DONT_SYNC` answers from an attribute cache of any age.
     pub fn lookups_bring_attributes(self) -> bool {
         self == Storage::Network("fuse")
@@ -118,29 +88,6 @@ fn has_noexec(vfs: &rustix::fs::StatVfs) -> bool {
     vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC)
 }
 
-/// The pool size for a scan of `roots`: `explicit` if given, else
-/// [`network_threads`] when any root is on a network file system, else one
-/// per CPU.
-pub fn threads_for(roots: &[PathBuf], explicit: Option<usize>) -> usize {
-    match explicit {
-        Some(n) => n,
-        None => threads_for_storage(&roots.iter().map(|r| storage(r)).collect::<Vec<_>>(), None),
-    }
-}
-
-/// [`threads_for`] when what each root lives on is already known.
-pub fn threads_for_storage(storages: &[Storage], explicit: Option<usize>) -> usize {
-    if let Some(n) = explicit {
-        return n;
-    }
-    let local = crate::pool::default_threads();
-    if storages.iter().any(|s| matches!(s, Storage::Network(_))) {
-        network_threads(local)
-    } else {
-        local
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,27 +110,5 @@ mod tests {
                 "{other:#x}"
             );
         }
-    }
-
-    #[test]
-    fn a_temporary_directory_is_local_and_gets_one_thread_per_cpu() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("not/yet/there");
-        assert_eq!(storage(dir.path()), Storage::Local);
-        assert_eq!(storage(&missing), Storage::Local);
-        let roots = [dir.path().to_path_buf(), missing];
-        assert_eq!(threads_for(&roots, None), crate::pool::default_threads());
-        assert_eq!(threads_for(&roots, Some(3)), 3);
-    }
-
-    #[test]
-    fn the_network_default_grows_with_the_cpus_within_its_bounds() {
-        const { assert!(NETWORK_THREADS_MAX <= crate::pool::MAX_THREADS) };
-        assert_eq!(network_threads(1), 32);
-        assert_eq!(network_threads(2), 32);
-        assert_eq!(network_threads(3), 48);
-        assert_eq!(network_threads(4), 64);
-        assert_eq!(network_threads(256), 64);
-        assert_eq!(network_threads(usize::MAX), 64);
     }
 }

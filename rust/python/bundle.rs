@@ -7,12 +7,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use pythonize::pythonize;
 
-use crate::cache;
-use crate::disk_cache::DiskCache;
-use crate::py_errors::manifest_error;
-use crate::py_signature::SignersArg;
-use crate::reader::{self, Bundle, Verify};
-use crate::trailer::hex;
+use crate::cache::disk::DiskCache;
+use crate::cache::memory as cache;
+use crate::format::hex::hex;
+use crate::fs::file::{self, Bundle, Verify};
+use crate::python::errors::manifest_error;
+use crate::python::signature::SignersArg;
 
 /// One bundle file, as read through a single open descriptor. Immutable.
 #[pyclass(frozen, name = "Bundle", module = "afbundle._core")]
@@ -123,7 +123,7 @@ impl PyBundle {
     fn retyped_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         PyTuple::new(
             py,
-            crate::py_inspect::retyped_dicts(py, &self.inner.manifest.retyped)?,
+            crate::python::inspect::retyped_dicts(py, &self.inner.manifest.retyped)?,
         )
     }
     /// `sdk.supervisor_schema_version` if it is a non-empty string.
@@ -189,14 +189,14 @@ impl PyBundle {
             let bundle = &self.inner;
             py.detach(|| {
                 use std::os::fd::FromRawFd;
-                let open = reader::OpenFile::open(&bundle.path)?;
+                let open = file::OpenFile::open(&bundle.path)?;
                 open.ensure_state(&bundle.state)
                     .map_err(|k| k.at(&bundle.path))?;
                 // SAFETY: the caller lends `fd` for this call; ManuallyDrop
                 // keeps it open afterwards.
                 let mut out =
                     std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
-                crate::pack::copy_region(&open, offset, len, &mut *out)
+                crate::write::pack::copy_region(&open, offset, len, &mut *out)
                     .map_err(|k| k.at(&bundle.path))
             })?;
             return Ok(());
@@ -210,7 +210,7 @@ impl PyBundle {
                     .unwrap_or_default()
             ))
         })?;
-        py.detach(|| crate::pack::extract_region(&self.inner, offset, len, &path))?;
+        py.detach(|| crate::write::pack::extract_region(&self.inner, offset, len, &path))?;
         Ok(())
     }
 }
@@ -240,7 +240,7 @@ pub fn read_bundle(
             Some(signers) => Verify::Signed(signers),
             None => Verify::from(verify),
         };
-        reader::read_bundle(&path, verify, disk.as_ref())
+        file::read_bundle(&path, verify, disk.as_ref())
     })?;
     Ok(PyBundle::new(bundle))
 }
@@ -273,7 +273,7 @@ pub fn _panic_for_tests(py: Python<'_>, in_worker_thread: bool) -> PyResult<()> 
     if !in_worker_thread {
         panic!("afbundle: deliberate panic for tests");
     }
-    let pool = crate::pool::pool(Some(2))?;
+    let pool = crate::walk::pool::pool(Some(2))?;
     py.detach(|| {
         pool.install(|| {
             use rayon::prelude::*;
@@ -301,7 +301,7 @@ pub fn seal_bundle(
     use std::os::fd::IntoRawFd;
     let (fd, bundle) = py.detach(|| {
         let signers = trusted_signers.map(SignersArg::load).transpose()?;
-        crate::sealed::seal_signed(&path, signers.as_deref())
+        crate::write::sealed::seal_signed(&path, signers.as_deref())
     })?;
     Ok((fd.into_raw_fd(), PyBundle::new(bundle)))
 }

@@ -48,9 +48,9 @@ impl From<Error> for PyErr {
     }
 }
 
-impl From<crate::pool::PoolError> for PyErr {
-    fn from(err: crate::pool::PoolError) -> PyErr {
-        use crate::pool::PoolError;
+impl From<crate::walk::pool::PoolError> for PyErr {
+    fn from(err: crate::walk::pool::PoolError) -> PyErr {
+        use crate::walk::pool::PoolError;
         match err {
             PoolError::OutOfRange(_) => PyValueError::new_err(err.to_string()),
             PoolError::Spawn { .. } => PyOSError::new_err(err.to_string()),
@@ -58,9 +58,9 @@ impl From<crate::pool::PoolError> for PyErr {
     }
 }
 
-impl From<crate::scan::ScanError> for PyErr {
-    fn from(err: crate::scan::ScanError) -> PyErr {
-        use crate::scan::ScanError;
+impl From<crate::bundle::scan::ScanError> for PyErr {
+    fn from(err: crate::bundle::scan::ScanError) -> PyErr {
+        use crate::bundle::scan::ScanError;
         match err {
             ScanError::Pool(err) => err.into(),
             // OSError(EMFILE, ...) naming the path: never a partial answer.

@@ -8,9 +8,9 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use pythonize::pythonize;
 
 use crate::error::{ErrorKind, Op, Stage};
-use crate::manifest;
-use crate::py_errors::manifest_error;
-use crate::reader::OpenFile;
+use crate::format::manifest;
+use crate::fs::file::OpenFile;
+use crate::python::errors::manifest_error;
 
 /// Parse manifest bytes as a bundle's manifest is read (UTF-8, YAML 1.2, a
 /// mapping, within the size/depth/alias limits); `label` names it in errors.
@@ -148,6 +148,6 @@ pub fn read_region<'py>(
 /// of the directory); the directory must exist.
 #[pyfunction]
 pub fn write_file(py: Python<'_>, path: PathBuf, data: &[u8]) -> PyResult<()> {
-    py.detach(|| crate::atomic::write_file(&path, data))?;
+    py.detach(|| crate::write::atomic::write_file(&path, data))?;
     Ok(())
 }

@@ -8,9 +8,9 @@ use pyo3::types::PyBytes;
 use pythonize::depythonize;
 
 use crate::error::ErrorKind;
-use crate::manifest::{self, Value};
-use crate::pack as packer;
-use crate::trailer::Trailer;
+use crate::format::manifest::{self, Value};
+use crate::format::trailer::Trailer;
+use crate::write::pack as packer;
 
 /// Write a bundle at `output` from `binary`, `manifest` (YAML bytes) and `source`.
 #[pyfunction]

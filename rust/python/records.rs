@@ -8,9 +8,9 @@ use pyo3::types::{PyDict, PyTuple};
 
 use pyo3::exceptions::PyValueError;
 
+use crate::bundle::precedence::LossKind;
+use crate::bundle::scan::ScanStats as CoreStats;
 use crate::error::{ContextValue, ErrorKind, Kind};
-use crate::precedence::LossKind;
-use crate::scan::ScanStats as CoreStats;
 
 fn context_dict<'py>(
     py: Python<'py>,

@@ -7,13 +7,13 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::disk_cache::DiskCache;
-use crate::precedence::{decide, Decision, Loss};
-use crate::py_bundle::PyBundle;
-use crate::py_records::{Rejection, ScanStats, Skip};
-use crate::py_signature::SignersArg;
-use crate::reader::Bundle;
-use crate::scan::{self, ScanOptions, ScanOutput};
+use crate::bundle::precedence::{decide, Decision, Loss};
+use crate::bundle::scan::{self, ScanOptions, ScanOutput};
+use crate::cache::disk::DiskCache;
+use crate::fs::file::Bundle;
+use crate::python::bundle::PyBundle;
+use crate::python::records::{Rejection, ScanStats, Skip};
+use crate::python::signature::SignersArg;
 
 /// The raw result of one scan; `afbundle.scan` turns it into a `ScanReport`.
 #[pyclass(frozen, get_all, name = "RawScan", module = "afbundle._core")]
@@ -353,5 +353,5 @@ pub fn find_bundle(
 #[pyfunction]
 #[pyo3(signature = (roots, threads = None))]
 pub fn threads_for(roots: Vec<PathBuf>, threads: Option<usize>) -> usize {
-    crate::filesystem::threads_for(&roots, threads)
+    crate::walk::threads::threads_for(&roots, threads)
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::signature::TrustedSigners;
+use crate::verify::signature::TrustedSigners;
 
 /// An OpenSSH `allowed_signers` file, read once and checked (refused when
 /// group or others could change it). Immutable; pass it as

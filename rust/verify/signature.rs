@@ -8,10 +8,10 @@
 //!
 //! Trust comes from [`TrustedSigners`], an `allowed_signers` file (format of
 //! ssh-keygen(1), "ALLOWED SIGNERS") reached under the trusted-path rule
-//! ([`crate::trusted_path`]: refused when anyone but root or the current user
+//! ([`crate::fs::trusted_path`]: refused when anyone but root or the current user
 //! could change it, a directory above it, or a link on the way), located
 //! `O_PATH` and read once, and read line by line exactly as OpenSSH reads it
-//! ([`crate::allowed_signers`]: a line OpenSSH would skip is skipped, with
+//! ([`crate::verify::allowed_signers`]: a line OpenSSH would skip is skipped, with
 //! its reason kept). A signature is accepted when, in this order: the
 //! sidecar is a regular file (located `O_PATH` first, so a FIFO is never
 //! opened) and parses; its namespace is `afbundle`; a usable line lists its
@@ -41,11 +41,11 @@ use rustix::io::Errno;
 use ssh_key::public::KeyData;
 use ssh_key::{HashAlg, SshSig};
 
-use crate::allowed_signers::{self, Line};
 use crate::error::{Error, ErrorKind, Op, Problem};
-use crate::hash::{sha256, WholeFile};
-use crate::trailer::hex;
-use crate::trusted_path::{self, Target};
+use crate::format::hex::hex;
+use crate::fs::trusted_path::{self, Target};
+use crate::verify::allowed_signers::{self, Line};
+use crate::verify::hash::{sha256, WholeFile};
 
 /// The `sshsig` namespace of bundle signatures (`ssh-keygen -Y sign -n afbundle`).
 pub const NAMESPACE: &str = "afbundle";
@@ -56,7 +56,7 @@ pub const MAX_SIGNERS_BYTES: u64 = 1 << 20;
 /// Largest sidecar read (an RSA-16384 signature is under 6 KiB of PEM).
 pub const MAX_SIDECAR_BYTES: u64 = 64 << 10;
 
-pub use crate::allowed_signers::Signer;
+pub use crate::verify::allowed_signers::Signer;
 
 /// A loaded `allowed_signers` file.
 #[derive(Clone, Debug)]
@@ -71,7 +71,7 @@ impl TrustedSigners {
     /// Open `path` once, refuse it if others could change it, and parse it.
     ///
     /// The path is resolved under the trusted-path rule
-    /// ([`crate::trusted_path`]), as the digest cache directory is: every
+    /// ([`crate::fs::trusted_path`]), as the digest cache directory is: every
     /// directory on the way, and every symlink followed, must be root's or
     /// the current user's, and no directory writable by others (unless
     /// sticky). The file itself must be a regular file owned by the current
@@ -109,7 +109,7 @@ impl TrustedSigners {
     }
 
     /// Read the bytes of an `allowed_signers` file (`path` names it in
-    /// messages) as OpenSSH does ([`crate::allowed_signers`]): a line it
+    /// messages) as OpenSSH does ([`crate::verify::allowed_signers`]): a line it
     /// would skip is skipped here too, and remembered with its reason
     /// ([`TrustedSigners::skipped`]); nothing in the content fails the file.
     pub fn parse(raw: &[u8], path: &Path) -> Self {

@@ -29,6 +29,7 @@
 //! not a skip: the walk stops and says so ([`Walk::exhausted`]).
 
 pub mod pool;
+pub mod threads;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, OsStr};
@@ -41,7 +42,7 @@ use std::sync::{Mutex, OnceLock};
 use rayon::prelude::*;
 
 use crate::error::{describe, exhausted, Error, ErrorKind, Op};
-use crate::filesystem::Storage;
+use crate::fs::storage::Storage;
 use rustix::fs::{
     self as rfs, Access, AtFlags, Dir, FileType, Mode, OFlags, Stat, Statx, StatxFlags, CWD,
 };
@@ -174,7 +175,7 @@ const ON_NOEXEC_MOUNT: &str = "not executable: on a file system mounted noexec";
 ///
 /// Must run inside the rayon pool that should do the work; `visit` runs on
 /// its threads.
-/// `storages[i]` is what `roots[i]` lives on ([`crate::filesystem::storage`]).
+/// `storages[i]` is what `roots[i]` lives on ([`crate::fs::storage::storage`]).
 pub fn walk<T, F>(roots: &[PathBuf], storages: &[Storage], visit: F) -> Walk<T>
 where
     T: Send,
@@ -219,7 +220,7 @@ where
                 Err(_) => continue,
             };
             // A file named as a root: its own mount, asked by path.
-            let noexec = || crate::filesystem::noexec_at(root).ok();
+            let noexec = || crate::fs::storage::noexec_at(root).ok();
             let kind = classify_stat(&stat, CWD, &name, root, &caller, Some(&noexec), &visit);
             record(&mut listing, PathBuf::new(), root, kind);
             out.stats.add(&listing.stats);
@@ -706,7 +707,7 @@ impl<'a> DirMount<'a> {
             ),
             Err(_) => (None, rfs::fstat(self.dir).ok()?.st_dev),
         };
-        let ask = || crate::filesystem::noexec(self.dir).ok();
+        let ask = || crate::fs::storage::noexec(self.dir).ok();
         let noexec = match id {
             Some(id) => self.mounts.noexec(id, ask)?,
             None => ask()?,
@@ -732,7 +733,7 @@ mod tests {
     fn walk_paths(roots: &[PathBuf]) -> Walk<PathBuf> {
         let storages: Vec<_> = roots
             .iter()
-            .map(|r| crate::filesystem::storage(r))
+            .map(|r| crate::fs::storage::storage(r))
             .collect();
         walk(roots, &storages, |entry| entry.path.to_path_buf())
     }
@@ -857,7 +858,7 @@ mod tests {
         .unwrap();
         let mounts = Mounts::default();
         let here = DirMount::new(fd.as_fd(), &mounts);
-        let expected = crate::filesystem::noexec(fd.as_fd()).unwrap();
+        let expected = crate::fs::storage::noexec(fd.as_fd()).unwrap();
         let judged = |name: &str, file_type| {
             let name = CString::new(name).unwrap();
             let (stat, mnt_id) = stat_entry(fd.as_fd(), &name, StatHow::Revalidate).unwrap();

@@ -110,7 +110,7 @@ thread_local! {
 struct ForkLocks {
     registry: MutexGuard<'static, Registry>,
     /// Held only to be released when the guard drops.
-    _digests: crate::cache::ForkGuard,
+    _digests: crate::cache::memory::ForkGuard,
 }
 
 fn install_fork_handlers() {
@@ -128,7 +128,7 @@ fn install_fork_handlers() {
 extern "C" fn prepare() {
     let locks = ForkLocks {
         registry: registry(),
-        _digests: crate::cache::lock_for_fork(),
+        _digests: crate::cache::memory::lock_for_fork(),
     };
     HELD.with(|h| *h.borrow_mut() = Some(locks));
 }

@@ -12,13 +12,14 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::atomic::PendingOutput;
+use crate::write::atomic::PendingOutput;
 
 use crate::error::{ErrorKind, Op, Result};
-use crate::hash::CHUNK;
-use crate::manifest::{self, MAX_MANIFEST_BYTES};
-use crate::reader::OpenFile;
-use crate::trailer::{hex, Trailer};
+use crate::format::hex::hex;
+use crate::format::manifest::{self, MAX_MANIFEST_BYTES};
+use crate::format::trailer::Trailer;
+use crate::fs::file::OpenFile;
+use crate::verify::hash::CHUNK;
 
 /// Write a bundle at `output` from the executable at `binary`.
 ///
@@ -129,7 +130,7 @@ pub fn strip(bundle: &Path, output: &Path) -> Result<[u8; 32]> {
 /// `output` atomically, in pieces: no region is ever held in memory whole.
 /// The output is a plain file: mode 0666 limited by the umask.
 pub fn extract_region(
-    bundle: &crate::reader::Bundle,
+    bundle: &crate::fs::file::Bundle,
     offset: u64,
     len: u64,
     output: &Path,
@@ -168,7 +169,7 @@ pub fn copy_region(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::read_bundle;
+    use crate::fs::file::read_bundle;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 

@@ -22,9 +22,9 @@ use rustix::fs::{fcntl_add_seals, memfd_create, MemfdFlags, SealFlags};
 use rustix::io::Errno;
 
 use crate::error::{ErrorKind, Op, Result};
-use crate::reader::{Bundle, OpenFile};
-use crate::signature::{self, TrustedSigners};
-use crate::trailer::hex;
+use crate::format::hex::hex;
+use crate::fs::file::{Bundle, OpenFile};
+use crate::verify::signature::{self, TrustedSigners};
 
 /// Copy the bundle at `path` into a sealed memfd and verify the copy.
 ///
@@ -147,8 +147,8 @@ fn signed_digest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::sha256;
-    use crate::trailer::Trailer;
+    use crate::format::trailer::Trailer;
+    use crate::verify::hash::sha256;
     use rustix::fs::fcntl_get_seals;
     use std::io::Write;
     use std::os::unix::fs::FileExt;
