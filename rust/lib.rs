@@ -49,6 +49,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_records::Rejection>()?;
     m.add_class::<py_records::Skip>()?;
     m.add_class::<py_records::ScanStats>()?;
+    m.add_class::<py_records::Decision>()?;
     m.add(
         "ERROR_KINDS",
         pyo3::types::PyTuple::new(m.py(), error::Kind::NAMES)?,

@@ -202,23 +202,14 @@ def scan(
         trusted_signers=_signers(trusted_signers),
     )
     _log_walk(log, raw)
-    bundles = tuple(raw.bundles)
-    decisions = {
-        dag_id: (
-            None if winner is None else bundles[winner],
-            resolved,
-            tuple(rejection for _, rejection in lost),
-        )
-        for dag_id, (winner, resolved, lost) in raw.decisions.items()
-    }
     return ScanReport(
         roots=tuple(root_paths),
-        bundles=bundles,
+        bundles=tuple(raw.bundles),
         rejected=tuple(raw.rejected),
         skipped=tuple(raw.skipped),
         missing_roots=tuple(root_paths[i] for i in raw.missing_roots),
         stats=raw.stats,
-        decisions=decisions,
+        decisions=raw.decisions,
     )
 
 

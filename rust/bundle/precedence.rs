@@ -19,9 +19,16 @@
 //! memory ([`crate::error::ErrorKind::is_exhaustion`]) says nothing about the
 //! candidate: the decision stops there, incomplete, and no later candidate
 //! wins in its place.
+//!
+//! Also here, because they decide what counts: a file met again (same device
+//! and inode: a hard link, a symlink to it, a nested root) counts once, at its
+//! first position ([`Sightings`]); and which bundles are a dag_id's candidates
+//! ([`decide_each`]: every dag_id in order of first declaration).
 
+use std::collections::{HashMap, HashSet};
+
+use crate::bundle::Bundle;
 use crate::error::Error;
-use crate::fs::file::Bundle;
 
 /// The reason given when a candidate has no usable schema version (upstream's wording).
 pub const MISSING_SCHEMA_VERSION: &str = "missing or invalid sdk.supervisor_schema_version";
@@ -84,6 +91,16 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Map every candidate index through `index`.
+    fn renumber(&mut self, index: impl Fn(usize) -> usize) {
+        if let Some((i, _)) = &mut self.winner {
+            *i = index(*i);
+        }
+        for (i, _) in &mut self.losers {
+            *i = index(*i);
+        }
+    }
+
     /// Candidates that lost to the winner (declared the dag_id after it).
     pub fn shadowed(&self) -> impl Iterator<Item = usize> + '_ {
         self.losers
@@ -137,6 +154,74 @@ where
     decision
 }
 
+/// The files met so far, by identity (`(st_dev, st_ino)`): a file met again
+/// is the same file, and counts once, at its first position in precedence
+/// order.
+#[derive(Debug, Default)]
+pub struct Sightings(HashSet<(u64, u64)>);
+
+impl Sightings {
+    /// Whether the file with this identity is met for the first time.
+    pub fn first(&mut self, identity: (u64, u64)) -> bool {
+        self.0.insert(identity)
+    }
+}
+
+/// Every dag_id declared among `bundles` (in order of first declaration),
+/// with its decision; indices are into `bundles`. Verification is already
+/// settled: a scan verified every bundle (or, with `verify=False`,
+/// deliberately none), so it always passes here.
+pub fn decide_each<R>(bundles: &[&Bundle], mut resolve: R) -> Vec<(String, Decision)>
+where
+    R: FnMut(&str) -> Result<String, String>,
+{
+    let mut order: Vec<&str> = Vec::new();
+    let mut declaring: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, bundle) in bundles.iter().enumerate() {
+        for dag_id in &bundle.manifest.dag_ids {
+            declaring
+                .entry(dag_id.as_str())
+                .or_insert_with(|| {
+                    order.push(dag_id.as_str());
+                    Vec::new()
+                })
+                .push(i);
+        }
+    }
+    order
+        .into_iter()
+        .map(|dag_id| {
+            let indices = &declaring[dag_id];
+            let candidates: Vec<&Bundle> = indices.iter().map(|&i| bundles[i]).collect();
+            let mut decision = decide(&candidates, &mut resolve, |_| Ok(()));
+            // Back from positions among the candidates to indices into `bundles`.
+            decision.renumber(|i| indices[i]);
+            (dag_id.to_owned(), decision)
+        })
+        .collect()
+}
+
+/// Decide every dag_id among `bundles` read (and verified) by separate
+/// scans, taken in the order given: the bundles of several single-root
+/// scans concatenated in a search path's root order, so each root is walked
+/// once however many search paths share it. As within one scan, a file met
+/// again counts once, at its first position ([`Sightings`]).
+///
+/// Returns the indices of the bundles that count, and [`decide_each`] over
+/// them (its indices are into those kept bundles).
+pub fn decide_found<R>(bundles: &[&Bundle], resolve: R) -> (Vec<usize>, Vec<(String, Decision)>)
+where
+    R: FnMut(&str) -> Result<String, String>,
+{
+    let mut sightings = Sightings::default();
+    let kept: Vec<usize> = (0..bundles.len())
+        .filter(|&i| sightings.first(bundles[i].state.identity()))
+        .collect();
+    let candidates: Vec<&Bundle> = kept.iter().map(|&i| bundles[i]).collect();
+    let decisions = decide_each(&candidates, resolve);
+    (kept, decisions)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +250,54 @@ mod tests {
             verified: false,
             signed_by: None,
         }
+    }
+
+    /// A candidate declaring `dags` (YAML flow-mapping entries), inode `ino`.
+    fn declaring(name: &str, ino: u64, dags: &str) -> Bundle {
+        let meta = format!("sdk: {{supervisor_schema_version: '2026-06-16'}}\ndags: {{{dags}}}\n");
+        let mut bundle = candidate(name);
+        bundle.manifest = manifest::parse(meta.as_bytes()).unwrap();
+        bundle.state.ino = ino;
+        bundle
+    }
+
+    fn winner(decision: &Decision) -> Option<usize> {
+        decision.winner.as_ref().map(|(i, _)| *i)
+    }
+
+    #[test]
+    fn each_dag_id_is_decided_in_order_of_first_declaration() {
+        let a = declaring("a", 1, "y: {}, x: {}");
+        let b = declaring("b", 2, "x: {}, z: {}");
+        let decided = decide_each(&[&a, &b], |v| Ok(v.to_owned()));
+        let summary: Vec<_> = decided
+            .iter()
+            .map(|(dag_id, d)| (dag_id.as_str(), winner(d), d.shadowed().collect::<Vec<_>>()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("y", Some(0), vec![]),
+                ("x", Some(0), vec![1]),
+                ("z", Some(1), vec![])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_met_again_counts_once_at_its_first_position() {
+        let a = declaring("a", 1, "x: {}");
+        let b = declaring("b", 2, "x: {}");
+        let again = declaring("a-again", 1, "x: {}");
+        let (kept, decided) = decide_found(&[&b, &again, &a], |v| Ok(v.to_owned()));
+        assert_eq!(kept, [0, 1]);
+        let [(dag_id, decision)] = &decided[..] else {
+            panic!("one dag_id: {decided:?}")
+        };
+        assert_eq!((dag_id.as_str(), winner(decision)), ("x", Some(0)));
+        assert_eq!(decision.shadowed().collect::<Vec<_>>(), [1]);
+        let mut sightings = Sightings::default();
+        assert!(sightings.first((1, 1)) && !sightings.first((1, 1)) && sightings.first((2, 1)));
     }
 
     fn io(errno: i32) -> ErrorKind {

@@ -3,40 +3,49 @@
 //! Reading is parallel over candidates, but results are kept in the walk's
 //! precedence order, so the outcome never depends on scheduling. Files that
 //! are the same inode (hard links, symlinks to one file) count once, under
-//! the path that comes first.
+//! the path that comes first ([`Sightings`]).
 //!
-//! Nor does it depend on the open-file limit. `find` keeps the descriptor of
-//! a candidate declaring the dag_id from the walk to [`decide`], but at most
-//! [`MAX_KEPT_OPEN`] of them (fewer under a low `RLIMIT_NOFILE`); any other
-//! candidate is opened again by its resolved path when its turn comes, and
-//! only the same file in the same state is verified ([`OpenFile::ensure_state`]).
-//! A walk, read or verification that runs out of descriptors or memory
-//! anyway ([`crate::error::exhausted`]) stops the whole call with that error
-//! ([`ScanError::Exhausted`]): skipping the file would let a later one win.
+//! A candidate is read in one of two ways, one function each: [`scan`] reads
+//! its trailer and manifest, then verifies it ([`read_scanned`]: a rejection
+//! carries the dag_ids its manifest declares); [`find`] reads trailer and
+//! manifest only, and keeps the candidates declaring its dag_id, with their
+//! descriptor, for [`decide`] to verify lazily in precedence order
+//! ([`read_found`]). Both share the open, the exec check and the tail read
+//! ([`open_candidate`]), and both read a file again, once, when it was
+//! replaced between the walk's stat and the open ([`visit`]).
+//!
+//! Nor does the outcome depend on the open-file limit. `find` keeps the
+//! descriptor of a candidate declaring the dag_id from the walk to
+//! [`decide`], but at most [`MAX_KEPT_OPEN`] of them (fewer under a low
+//! `RLIMIT_NOFILE`); any other candidate is opened again by its resolved path
+//! when its turn comes, and only the same file in the same state is verified
+//! ([`Bundle::reopen`]). A walk, read or verification that runs out of
+//! descriptors or memory anyway ([`crate::error::exhausted`]) stops the whole
+//! call with that error ([`ScanError::Exhausted`]): skipping the file would
+//! let a later one win.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::bundle::precedence::{decide, Decision};
+use crate::bundle::precedence::{decide, Decision, Sightings};
+use crate::bundle::{read, Bundle};
 use crate::cache::disk::DiskCache;
-use crate::error::{describe, Error, ErrorKind};
-use crate::format::trailer::TRAILER_SIZE;
-use crate::fs::file::{self, Bundle, OpenFile, Verify};
+use crate::error::{describe, Error, ErrorKind, Result as ReadResult};
+use crate::format::trailer::{Layout, Trailer, TRAILER_SIZE};
+use crate::fs::file::{OpenFile, Tail};
 use crate::fs::storage::Storage;
 use crate::verify::signature::TrustedSigners;
+use crate::verify::{self, Verify, VerifyCost};
 use crate::walk::pool::PoolError;
 use crate::walk::{self, WalkStats};
 
-/// What to do with each bundle found.
+/// How to read and verify the bundles found.
 #[derive(Clone, Debug, Default)]
 pub struct ScanOptions {
-    /// Hash every bundle's binary region (through the digest cache).
+    /// Hash every bundle's binary region (through the digest cache); `find`
+    /// verifies its candidates whatever this says.
     pub verify: bool,
-    /// Keep only bundles that declare this dag_id (others are read, counted,
-    /// and dropped); verification is left to the caller.
-    pub dag_id: Option<String>,
     /// Worker threads; `None` means sized for the roots' file systems
     /// ([`threads_for`](crate::walk::threads::threads_for)).
     pub threads: Option<usize>,
@@ -45,6 +54,13 @@ pub struct ScanOptions {
     /// When set, verification also requires a signature by one of these
     /// ([`crate::verify::signature`]); a failure is a rejection of kind `signature`.
     pub trusted_signers: Option<Arc<TrustedSigners>>,
+}
+
+impl ScanOptions {
+    /// What a bundle is verified against: the digest caches and signers given.
+    fn verification(&self) -> Verify<'_> {
+        Verify::remembered(self.disk_cache.as_ref(), self.trusted_signers.as_deref())
+    }
 }
 
 /// Counters of one scan.
@@ -113,20 +129,30 @@ impl KeptOpen {
     }
 }
 
+/// A file with the magic that was refused: why, and the dag_ids its
+/// manifest declares (empty when the manifest could not be read).
+#[derive(Debug)]
+pub struct Rejected {
+    /// Why, with the path.
+    pub error: Error,
+    /// The dag_ids the file's manifest declares, as read.
+    pub dag_ids: Vec<String>,
+}
+
 /// Everything a scan found, in precedence order.
 #[derive(Debug, Default)]
 pub struct ScanOutput {
-    /// Bundles (only those declaring `dag_id` when one was given).
+    /// Bundles (for a find: its candidates, those declaring its dag_id).
     pub bundles: Vec<Bundle>,
     /// Files with the magic that failed, each with its path and why.
-    pub rejected: Vec<Error>,
+    pub rejected: Vec<Rejected>,
     /// Paths that could not be examined.
     pub skipped: Vec<(PathBuf, String)>,
     /// Indices of roots that do not exist.
     pub missing_roots: Vec<usize>,
     /// Counters.
     pub stats: ScanStats,
-    /// With a dag_id (else empty): the descriptor each bundle was read
+    /// For a find (else empty): the descriptor each bundle was read
     /// through, if it was kept open (same order as `bundles`), so
     /// verification hashes exactly that file.
     pub files: Vec<Option<OpenFile>>,
@@ -149,18 +175,20 @@ pub struct FindOutput {
 /// `options.disk_cache`.
 pub fn find<R>(
     roots: &[PathBuf],
+    dag_id: &str,
     options: &ScanOptions,
     resolve: R,
 ) -> Result<FindOutput, ScanError>
 where
     R: FnMut(&str) -> Result<String, String>,
 {
-    find_keeping(roots, options, resolve, kept_open_budget())
+    find_keeping(roots, dag_id, options, resolve, kept_open_budget())
 }
 
 /// [`find`], keeping at most `kept_open` candidate descriptors open.
 fn find_keeping<R>(
     roots: &[PathBuf],
+    dag_id: &str,
     options: &ScanOptions,
     resolve: R,
     kept_open: usize,
@@ -168,10 +196,9 @@ fn find_keeping<R>(
 where
     R: FnMut(&str) -> Result<String, String>,
 {
-    debug_assert!(options.dag_id.is_some());
-    let mut out = scan_keeping(roots, options, kept_open)?;
+    let mut out = candidates(roots, dag_id, options, kept_open)?;
     let files = std::mem::take(&mut out.files);
-    let mut costs = file::VerifyCost::default();
+    let mut costs = VerifyCost::default();
     let mut signed_by = None;
     let decision = {
         let candidates: Vec<&Bundle> = out.bundles.iter().collect();
@@ -183,26 +210,21 @@ where
                 // Not kept open: the same file in the same state, or nothing
                 // (`integrity`, as any file changed since it was read).
                 None => {
-                    reopened = OpenFile::open(&bundle.path)?;
-                    reopened
-                        .ensure_state(&bundle.state)
-                        .map_err(|kind| kind.at(&bundle.path))?;
+                    reopened = bundle.reopen()?;
                     &reopened
                 }
             };
             // Digest and (with trusted signers) signature, in one read of
             // the file the manifest came from.
-            signed_by = file
-                .verify_signed(
-                    &bundle.path,
-                    &bundle.trailer,
-                    &bundle.layout,
-                    options.disk_cache.as_ref(),
-                    options.trusted_signers.as_deref(),
-                    &mut costs,
-                )
-                .and_then(|signer| file.ensure_unchanged().map(|()| signer))
-                .map_err(|kind| kind.at(&bundle.path))?;
+            signed_by = verify::verify(
+                file,
+                &bundle.path,
+                &bundle.trailer,
+                &bundle.layout,
+                options.verification(),
+                &mut costs,
+            )
+            .map_err(|kind| kind.at(&bundle.path))?;
             Ok(())
         })
     };
@@ -210,8 +232,7 @@ where
         return Err(ScanError::Exhausted(err));
     }
     if let Some((i, _)) = &decision.winner {
-        out.bundles[*i].verified = true;
-        out.bundles[*i].signed_by = signed_by;
+        out.bundles[*i].set_verified(signed_by);
     }
     out.stats.bytes_hashed += costs.bytes_hashed;
     out.stats.cache_hits += u64::from(costs.cache_hit);
@@ -221,47 +242,74 @@ where
     })
 }
 
+/// Walk `roots` and read every candidate for `find`, unverified: the
+/// bundles declaring `dag_id`, each with its descriptor when one of
+/// `kept_open` slots was free.
+fn candidates(
+    roots: &[PathBuf],
+    dag_id: &str,
+    options: &ScanOptions,
+    kept_open: usize,
+) -> Result<ScanOutput, ScanError> {
+    let read = |opened: ReadResult<OpenFile>, path: &Path, reopened: bool| {
+        read_found(opened, path, dag_id, reopened)
+    };
+    walk_and_read(roots, options.threads, Some(kept_open), &read)
+}
+
+/// Walk `roots` and read every candidate, in a pool of `options.threads`;
+/// with `options.verify`, verify each bundle.
+pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, ScanError> {
+    let verify = options.verify.then(|| options.verification());
+    let read = |opened: ReadResult<OpenFile>, path: &Path, reopened: bool| {
+        read_scanned(opened, path, verify, reopened)
+    };
+    walk_and_read(roots, options.threads, None, &read)
+}
+
+/// How one candidate is read: `(the open's result, the path walked, whether
+/// this is the second read of a file replaced after the walk's stat)`.
+type Reader<'a> = dyn Fn(ReadResult<OpenFile>, &Path, bool) -> Outcome + Sync + 'a;
+
 enum Outcome {
     NotABundle,
     /// A valid bundle header that does not declare the dag_id looked for.
     Uninteresting((u64, u64)),
-    Bundle(Box<Bundle>, file::VerifyCost, (u64, u64), Option<OpenFile>),
-    Rejected(Error, (u64, u64), file::VerifyCost),
+    Bundle(Box<Bundle>, VerifyCost, (u64, u64), Option<OpenFile>),
+    Rejected(Box<Rejected>, (u64, u64), VerifyCost),
     Skipped(PathBuf, String),
     /// Opening it failed for want of descriptors or memory.
     Exhausted(Error),
 }
 
-/// Walk `roots` and read every candidate, in a pool of `options.threads`.
-/// With a dag_id, no descriptor is kept ([`ScanOutput::files`] are `None`).
-pub fn scan(roots: &[PathBuf], options: &ScanOptions) -> Result<ScanOutput, ScanError> {
-    scan_keeping(roots, options, 0)
-}
-
-fn scan_keeping(
+/// Walk `roots` with `read` as the visitor, in a pool of `threads`. With
+/// `kept_open` (a find), up to that many descriptors are kept, one slot per
+/// bundle in [`ScanOutput::files`].
+fn walk_and_read(
     roots: &[PathBuf],
-    options: &ScanOptions,
-    kept_open: usize,
+    threads: Option<usize>,
+    kept_open: Option<usize>,
+    read: &Reader<'_>,
 ) -> Result<ScanOutput, ScanError> {
     // One `statfs` per root decides both the pool size and how the walk stats.
     let storages: Vec<_> = roots
         .iter()
         .map(|r| crate::fs::storage::storage(r))
         .collect();
-    let threads = crate::walk::threads::threads_for_storage(&storages, options.threads);
+    let threads = crate::walk::threads::threads_for_storage(&storages, threads);
     let pool = crate::walk::pool::pool(Some(threads))?;
-    pool.install(|| scan_in_pool(roots, &storages, options, kept_open))
+    pool.install(|| read_in_pool(roots, &storages, kept_open, read))
         .map_err(ScanError::Exhausted)
 }
 
-fn scan_in_pool(
+fn read_in_pool(
     roots: &[PathBuf],
     storages: &[Storage],
-    options: &ScanOptions,
-    kept_open: usize,
+    kept_open: Option<usize>,
+    read: &Reader<'_>,
 ) -> Result<ScanOutput, Error> {
-    let kept = KeptOpen(AtomicUsize::new(kept_open));
-    let walk = walk::walk(roots, storages, |entry| match visit(&entry, options) {
+    let kept = KeptOpen(AtomicUsize::new(kept_open.unwrap_or(0)));
+    let walk = walk::walk(roots, storages, |entry| match visit(&entry, read) {
         Outcome::Bundle(bundle, cost, id, Some(file)) => {
             Outcome::Bundle(bundle, cost, id, kept.keep(file))
         }
@@ -283,9 +331,9 @@ fn scan_in_pool(
     };
     // Every file with the magic counts once, under its first path in
     // precedence order (hard links, symlinks to one file).
-    let mut files_seen: HashSet<(u64, u64)> = HashSet::new();
-    let mut first_sight = |stats: &mut ScanStats, id, cost: file::VerifyCost| {
-        if !files_seen.insert(id) {
+    let mut sightings = Sightings::default();
+    let mut first_sight = |stats: &mut ScanStats, id, cost: VerifyCost| {
+        if !sightings.first(id) {
             stats.duplicate_files += 1;
             return false;
         }
@@ -298,22 +346,24 @@ fn scan_in_pool(
         match outcome {
             Outcome::NotABundle => {}
             Outcome::Exhausted(err) => return Err(err),
-            Outcome::Rejected(err, ..) if err.kind.is_exhaustion() => return Err(err),
+            Outcome::Rejected(rejected, ..) if rejected.error.kind.is_exhaustion() => {
+                return Err(rejected.error)
+            }
             Outcome::Skipped(path, reason) => out.skipped.push((path, reason)),
             Outcome::Uninteresting(id) => {
-                first_sight(&mut out.stats, id, file::VerifyCost::default());
+                first_sight(&mut out.stats, id, VerifyCost::default());
             }
             Outcome::Bundle(bundle, cost, id, file) => {
                 if first_sight(&mut out.stats, id, cost) {
                     out.bundles.push(*bundle);
-                    if options.dag_id.is_some() {
+                    if kept_open.is_some() {
                         out.files.push(file);
                     }
                 }
             }
-            Outcome::Rejected(err, id, cost) => {
+            Outcome::Rejected(rejected, id, cost) => {
                 if first_sight(&mut out.stats, id, cost) {
-                    out.rejected.push(err);
+                    out.rejected.push(*rejected);
                 }
             }
         }
@@ -321,43 +371,50 @@ fn scan_in_pool(
     Ok(out)
 }
 
-fn rejected(err: Error, id: (u64, u64)) -> Outcome {
-    Outcome::Rejected(err, id, file::VerifyCost::default())
+fn rejected(error: Error, dag_ids: Vec<String>, id: (u64, u64), cost: VerifyCost) -> Outcome {
+    Outcome::Rejected(Box::new(Rejected { error, dag_ids }), id, cost)
 }
 
-/// Read one executable the walk found. Most candidates are not bundles:
-/// one too short to hold a trailer is settled by the walk's stat
+/// Read one executable the walk found with `read`. Most candidates are not
+/// bundles: one too short to hold a trailer is settled by the walk's stat
 /// alone, without opening it.
-fn visit(entry: &walk::Entry<'_>, options: &ScanOptions) -> Outcome {
+fn visit(entry: &walk::Entry<'_>, read: &Reader<'_>) -> Outcome {
     if u64::try_from(entry.stat.st_size).unwrap_or(0) < TRAILER_SIZE as u64 {
         return Outcome::NotABundle;
     }
     let opened = OpenFile::open_at_stat(entry.dir, entry.name, entry.path, entry.stat);
-    match read_candidate(opened, entry.path, options, false) {
+    match read(opened, entry.path, false) {
         // The name was re-pointed between the walk's stat and the open (a
-        // deploy by rename): read what the name holds now, once, through a
+        // deploy by rename), or a digest remembered under an older state
+        // would condemn it: read what the name holds now, once, through a
         // descriptor whose own fstat is the reference, as if just found.
-        Outcome::Rejected(err, ..) if matches!(err.kind, ErrorKind::Changed { .. }) => {
+        Outcome::Rejected(rejected, ..)
+            if matches!(rejected.error.kind, ErrorKind::Changed { .. }) =>
+        {
             let opened = OpenFile::open_at(entry.dir, entry.name, entry.path);
-            read_candidate(opened, entry.path, options, true)
+            read(opened, entry.path, true)
         }
         outcome => outcome,
     }
 }
 
+/// What scan and find both do with a candidate first: settle the open's
+/// outcome, the exec permission and the trailer (with one read of the file's
+/// tail, which usually holds the manifest too). `Err` is the outcome when
+/// there is nothing more to read.
+///
 /// `reopened`: the file is not the one the walk classified, whose exec
 /// permission must then be judged again, on this descriptor.
-fn read_candidate(
-    opened: crate::error::Result<OpenFile>,
+fn open_candidate(
+    opened: ReadResult<OpenFile>,
     path: &Path,
-    options: &ScanOptions,
     reopened: bool,
-) -> Outcome {
+) -> Result<(OpenFile, (Trailer, Layout), Tail), Outcome> {
     let open = match opened {
         Ok(open) => open,
-        Err(e) if e.kind.is_exhaustion() => return Outcome::Exhausted(e),
+        Err(e) if e.kind.is_exhaustion() => return Err(Outcome::Exhausted(e)),
         Err(e) => {
-            return match e.kind {
+            return Err(match e.kind {
                 ErrorKind::NotABundle(_) => Outcome::NotABundle,
                 ErrorKind::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                     Outcome::Skipped(e.path, "vanished before it could be opened".into())
@@ -366,11 +423,9 @@ fn read_candidate(
                     Outcome::Skipped(e.path, format!("cannot {op}: {}", describe(&source)))
                 }
                 other => Outcome::Skipped(e.path, other.to_string()),
-            }
+            })
         }
     };
-    let state = open.state();
-    let id = (state.dev, state.ino);
     // The walk judged the exec permission on this same state; a file swapped
     // in after the walk's stat is caught by `ensure_unchanged` (the
     // descriptor's fstat) before anything read through it is trusted, and
@@ -379,67 +434,83 @@ fn read_candidate(
     let executable = if reopened {
         open.executable()
     } else {
-        state.mode & 0o111 != 0
+        open.state().mode & 0o111 != 0
     };
     if !executable {
-        return Outcome::NotABundle;
+        return Err(Outcome::NotABundle);
     }
-    // Most candidates are not bundles: settle that before any other work,
-    // with one read of the file's tail (trailer, and usually the manifest).
-    let (trailer, layout, tail) = match open.tail() {
+    // Most candidates are not bundles: settle that before any other work.
+    match read::tail(&open) {
+        Ok((trailer, layout, tail)) => Ok((open, (trailer, layout), tail)),
+        Err(ErrorKind::NotABundle(_)) => Err(Outcome::NotABundle),
+        Err(kind) => {
+            let id = open.state().identity();
+            let error = kind.at(open.resolved_path(path));
+            Err(rejected(error, Vec::new(), id, VerifyCost::default()))
+        }
+    }
+}
+
+/// Scan's reading of a candidate: trailer, manifest, then (with `verify`)
+/// the one verification; a rejection carries the dag_ids the manifest declares.
+fn read_scanned(
+    opened: ReadResult<OpenFile>,
+    path: &Path,
+    verify: Option<Verify<'_>>,
+    reopened: bool,
+) -> Outcome {
+    let (open, head, tail) = match open_candidate(opened, path, reopened) {
         Ok(found) => found,
-        Err(ErrorKind::NotABundle(_)) => return Outcome::NotABundle,
-        Err(kind) => return rejected(kind.at(open.resolved_path(path)), id),
+        Err(outcome) => return outcome,
     };
-    let Some(dag_id) = options.dag_id.as_deref() else {
-        let resolved = open.resolved_path(path);
-        let disk = options.disk_cache.as_ref();
-        let mut cost = file::VerifyCost::default();
-        let verify = match (&options.trusted_signers, options.verify) {
-            (Some(signers), true) => Verify::Signed(signers),
-            (_, verify) => Verify::from(verify),
-        };
-        return match file::read_parts(&open, &resolved, trailer, layout, verify, disk, &mut cost) {
-            Ok(bundle) => Outcome::Bundle(Box::new(bundle), cost, id, None),
-            Err(e) => Outcome::Rejected(e, id, cost),
-        };
-    };
-    // Looking for one dag_id: read the manifest, and spend nothing more
-    // (no path resolution, no hashing) on bundles that do not declare it.
-    let manifest = match open.manifest_in(&layout, &tail) {
+    let id = open.state().identity();
+    let resolved = open.resolved_path(path);
+    let manifest = match read::manifest_in(&open, &head.1, &tail) {
         Ok(manifest) => manifest,
-        Err(kind) => return rejected(kind.at(open.resolved_path(path)), id),
+        Err(kind) => return rejected(kind.at(resolved), Vec::new(), id, VerifyCost::default()),
+    };
+    let dag_ids = manifest.dag_ids.clone();
+    let mut cost = VerifyCost::default();
+    match Bundle::read(&open, resolved, head, manifest, verify, &mut cost) {
+        Ok(bundle) => Outcome::Bundle(Box::new(bundle), cost, id, None),
+        Err(error) => rejected(error, dag_ids, id, cost),
+    }
+}
+
+/// Find's reading of a candidate: trailer and manifest, and nothing more
+/// (no path resolution, no hashing) for a bundle that does not declare
+/// `dag_id`; one that does is kept with its descriptor, unverified.
+fn read_found(opened: ReadResult<OpenFile>, path: &Path, dag_id: &str, reopened: bool) -> Outcome {
+    let (open, head, tail) = match open_candidate(opened, path, reopened) {
+        Ok(found) => found,
+        Err(outcome) => return outcome,
+    };
+    let id = open.state().identity();
+    let manifest = match read::manifest_in(&open, &head.1, &tail) {
+        Ok(manifest) => manifest,
+        Err(kind) => {
+            let error = kind.at(open.resolved_path(path));
+            return rejected(error, Vec::new(), id, VerifyCost::default());
+        }
     };
     if !manifest.declares(dag_id) {
         return Outcome::Uninteresting(id);
     }
+    let dag_ids = manifest.dag_ids.clone();
     let resolved = open.resolved_path(path);
-    if let Err(kind) = open.ensure_unchanged() {
-        return rejected(kind.at(resolved), id);
+    let mut cost = VerifyCost::default();
+    match Bundle::read(&open, resolved, head, manifest, None, &mut cost) {
+        Ok(bundle) => Outcome::Bundle(Box::new(bundle), cost, id, Some(open)),
+        Err(error) => rejected(error, dag_ids, id, cost),
     }
-    let bundle = Bundle {
-        path: resolved,
-        state,
-        trailer,
-        layout,
-        manifest,
-        verified: false,
-        signed_by: None,
-    };
-    Outcome::Bundle(
-        Box::new(bundle),
-        file::VerifyCost::default(),
-        id,
-        Some(open),
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::Op;
+    use crate::format::digest::sha256;
     use crate::format::trailer::Trailer;
-    use crate::verify::hash::sha256;
     use std::fs;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
@@ -489,17 +560,16 @@ mod tests {
     }
 
     #[test]
-    fn a_dag_id_filter_keeps_only_declaring_bundles_and_hashes_nothing() {
+    fn finds_candidates_are_only_declaring_bundles_and_nothing_is_hashed() {
         let dir = tempfile::tempdir().unwrap();
         bundle(&dir.path().join("a"), b"one", &["x"]);
         bundle(&dir.path().join("b"), b"two", &["y"]);
         let opts = ScanOptions {
             verify: true,
-            dag_id: Some("y".into()),
             threads: Some(2),
             ..Default::default()
         };
-        let out = scan(&[dir.path().to_path_buf()], &opts).unwrap();
+        let out = candidates(&[dir.path().to_path_buf()], "y", &opts, 0).unwrap();
         assert_eq!(out.bundles.len(), 1);
         assert!(!out.bundles[0].verified);
         assert_eq!(out.stats.bytes_hashed, 0);
@@ -517,8 +587,14 @@ mod tests {
         assert_eq!(out.stats.duplicate_files, 1);
     }
 
-    /// Visit `path` as the walk would, with `stat` as the walk's stat of it.
-    fn visit_as_walked(path: &Path, stat: &rustix::fs::Stat, options: &ScanOptions) -> Outcome {
+    /// Visit `path` as the walk would, with `stat` as the walk's stat of it:
+    /// as `scan` reads it with `options`, or as `find` does for `dag_id`.
+    fn visit_as_walked(
+        path: &Path,
+        stat: &rustix::fs::Stat,
+        options: &ScanOptions,
+        dag_id: Option<&str>,
+    ) -> Outcome {
         let dir_fd = fs::File::open(path.parent().unwrap()).unwrap();
         let name = std::ffi::CString::new(path.file_name().unwrap().as_bytes()).unwrap();
         let entry = walk::Entry {
@@ -527,7 +603,11 @@ mod tests {
             path,
             stat,
         };
-        visit(&entry, options)
+        let verify = options.verify.then(|| options.verification());
+        match dag_id {
+            Some(dag_id) => visit(&entry, &|o, p, r| read_found(o, p, dag_id, r)),
+            None => visit(&entry, &|o, p, r| read_scanned(o, p, verify, r)),
+        }
     }
 
     #[test]
@@ -539,11 +619,7 @@ mod tests {
         // A deploy replaces the bundle by rename after the walk's stat.
         bundle(&dir.path().join("new"), b"new version!", &["x"]);
         fs::rename(dir.path().join("new"), &path).unwrap();
-        let options = ScanOptions {
-            dag_id: Some("x".into()),
-            ..Default::default()
-        };
-        match visit_as_walked(&path, &stale, &options) {
+        match visit_as_walked(&path, &stale, &ScanOptions::default(), Some("x")) {
             Outcome::Bundle(bundle, ..) => {
                 assert_eq!(bundle.trailer.binary_sha256, sha256(b"new version!"));
                 assert_ne!(bundle.state.ino, stale.st_ino);
@@ -569,25 +645,27 @@ mod tests {
             verify: true,
             ..Default::default()
         };
-        assert!(matches!(
-            visit_as_walked(&path, &stale, &options),
-            Outcome::Rejected(
-                Error {
-                    kind: ErrorKind::DigestMismatch { .. },
-                    ..
-                },
-                ..
-            )
-        ));
+        match visit_as_walked(&path, &stale, &options, None) {
+            Outcome::Rejected(rejected, ..) => {
+                assert!(
+                    matches!(rejected.error.kind, ErrorKind::DigestMismatch { .. }),
+                    "{}",
+                    rejected.error
+                );
+                // Read before hashing: the rejection names what it declares.
+                assert_eq!(rejected.dag_ids, ["x"]);
+            }
+            _ => panic!("expected a rejection"),
+        }
         // A good build is renamed over it; the walk's stat is the old one.
         bundle(&dir.path().join("new"), b"version 1", &["x"]);
         fs::rename(dir.path().join("new"), &path).unwrap();
-        match visit_as_walked(&path, &stale, &options) {
+        match visit_as_walked(&path, &stale, &options, None) {
             Outcome::Bundle(bundle, ..) => {
                 assert!(bundle.verified);
                 assert_ne!(bundle.state.ino, stale.st_ino);
             }
-            Outcome::Rejected(err, ..) => panic!("rejected: {err}"),
+            Outcome::Rejected(rejected, ..) => panic!("rejected: {}", rejected.error),
             _ => panic!("expected the new bundle"),
         }
     }
@@ -628,7 +706,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(50)); // racy-timestamp window
         let stale = rustix::fs::stat(&path).unwrap();
         assert!(matches!(
-            visit_as_walked(&path, &stale, &options),
+            visit_as_walked(&path, &stale, &options, None),
             Outcome::Bundle(..)
         ));
         // A new build (same binary and size, another manifest) and its
@@ -643,19 +721,18 @@ mod tests {
         )
         .unwrap();
         fs::rename(&new, &path).unwrap();
-        match visit_as_walked(&path, &stale, &options) {
+        match visit_as_walked(&path, &stale, &options, None) {
             Outcome::Bundle(bundle, ..) => {
                 assert_eq!(bundle.signed_by.as_deref(), Some("ci"));
                 assert!(bundle.manifest.declares("z"));
             }
-            Outcome::Rejected(err, ..) => panic!("rejected: {err}"),
+            Outcome::Rejected(rejected, ..) => panic!("rejected: {}", rejected.error),
             _ => panic!("expected the new bundle"),
         }
     }
 
     fn find_d(root: &Path, kept_open: usize, mut before_verify: impl FnMut()) -> FindOutput {
         let options = ScanOptions {
-            dag_id: Some("d".into()),
             threads: Some(2),
             ..Default::default()
         };
@@ -663,7 +740,7 @@ mod tests {
             before_verify();
             Ok(v.to_owned())
         };
-        find_keeping(&[root.to_path_buf()], &options, resolve, kept_open).unwrap()
+        find_keeping(&[root.to_path_buf()], "d", &options, resolve, kept_open).unwrap()
     }
 
     fn winner(found: &FindOutput) -> Option<&Bundle> {
@@ -720,7 +797,7 @@ mod tests {
         for errno in [libc::EMFILE, libc::ENFILE, libc::ENOMEM] {
             let error = std::io::Error::from_raw_os_error(errno);
             let opened = Err(ErrorKind::io(Op::Open, error).at(&path));
-            match read_candidate(opened, &path, &ScanOptions::default(), false) {
+            match read_scanned(opened, &path, None, false) {
                 Outcome::Exhausted(err) => assert_eq!(err.path, path),
                 _ => panic!("errno {errno}: expected the scan to stop"),
             }
@@ -731,7 +808,7 @@ mod tests {
     fn a_file_that_vanishes_between_walk_and_open_is_skipped_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("gone");
-        match read_candidate(OpenFile::open(&gone), &gone, &ScanOptions::default(), false) {
+        match read_scanned(OpenFile::open(&gone), &gone, None, false) {
             Outcome::Skipped(path, reason) => {
                 assert_eq!(path, gone);
                 assert!(reason.contains("vanished"), "{reason}");

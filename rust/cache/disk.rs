@@ -32,9 +32,8 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 use crate::cache::memory::DigestKey;
-use crate::format::hex::hex;
+use crate::format::digest::{hex, sha256};
 use crate::fs::trusted_path;
-use crate::verify::hash::sha256;
 
 const ENTRY_MAGIC: &[u8; 8] = b"AFBDC\x002\n";
 /// Largest entry file read (a key holds one path).
@@ -289,10 +288,12 @@ fn encode_key(key: &DigestKey) -> Vec<u8> {
     let mut out = Vec::with_capacity(path.len() + 80);
     out.extend_from_slice(&(path.len() as u64).to_le_bytes());
     out.extend_from_slice(path);
-    for v in [key.source_start, key.dev, key.ino, key.size] {
+    // The state's identity, size and times (a change of mode changes ctime).
+    let state = &key.state;
+    for v in [key.region_len, state.dev, state.ino, state.size] {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    for v in [key.mtime_ns, key.ctime_ns] {
+    for v in [state.mtime_ns, state.ctime_ns] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(&key.expected);
@@ -335,12 +336,15 @@ mod tests {
     fn key(path: &str, ctime_ns: i128) -> DigestKey {
         DigestKey {
             path: path.into(),
-            source_start: 10,
-            dev: 1,
-            ino: 2,
-            size: 100,
-            mtime_ns: 5,
-            ctime_ns,
+            region_len: 10,
+            state: crate::fs::file::FileState {
+                dev: 1,
+                ino: 2,
+                size: 100,
+                mtime_ns: 5,
+                ctime_ns,
+                mode: 0o100_755,
+            },
             expected: [3; 32],
         }
     }

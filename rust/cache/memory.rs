@@ -11,26 +11,21 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use lru::LruCache;
 
+use crate::fs::file::FileState;
+
 /// Entries kept before the least recently used is evicted.
 pub const CAPACITY: usize = 4096;
 
-/// The identity of one file state, as seen through `fstat` of an open descriptor.
+/// What a digest is remembered under: one region of one file in one state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DigestKey {
     /// Resolved path of the file.
     pub path: PathBuf,
-    /// Length of the hashed binary region.
-    pub source_start: u64,
-    /// `st_dev`.
-    pub dev: u64,
-    /// `st_ino`.
-    pub ino: u64,
-    /// `st_size`.
-    pub size: u64,
-    /// `st_mtime` in nanoseconds.
-    pub mtime_ns: i128,
-    /// `st_ctime` in nanoseconds.
-    pub ctime_ns: i128,
+    /// Length of the hashed region (`[0, region_len)`: the binary region,
+    /// or the whole file for a whole-file digest).
+    pub region_len: u64,
+    /// The file's state, as `fstat` of the descriptor hashed saw it.
+    pub state: FileState,
     /// The digest the trailer claims: a rewritten trailer misses even when
     /// coarse timestamps leave the `fstat` fields unchanged.
     pub expected: [u8; 32],
@@ -82,8 +77,9 @@ pub fn lock_for_fork() -> ForkGuard {
 /// modification show in the key; until then nothing is remembered (the file
 /// is simply hashed again next time).
 pub fn may_remember(key: &DigestKey) -> bool {
-    let granularity = timestamp_granularity_ns(key.mtime_ns, key.ctime_ns);
-    settled(key.mtime_ns, key.ctime_ns, realtime_ns(), granularity)
+    let (mtime_ns, ctime_ns) = (key.state.mtime_ns, key.state.ctime_ns);
+    let granularity = timestamp_granularity_ns(mtime_ns, ctime_ns);
+    settled(mtime_ns, ctime_ns, realtime_ns(), granularity)
 }
 
 /// Whether `now_ns` is at least `granularity_ns` past both timestamps.
@@ -136,15 +132,18 @@ pub fn len() -> usize {
 mod tests {
     use super::*;
 
-    fn key(ctime_ns: i128) -> DigestKey {
+    fn key(mtime_ns: i128, ctime_ns: i128) -> DigestKey {
         DigestKey {
             path: "/unit-test/cache".into(),
-            source_start: 1,
-            dev: 1,
-            ino: 2,
-            size: 3,
-            mtime_ns: 4,
-            ctime_ns,
+            region_len: 1,
+            state: FileState {
+                dev: 1,
+                ino: 2,
+                size: 3,
+                mtime_ns,
+                ctime_ns,
+                mode: 0o100_755,
+            },
             expected: [0; 32],
         }
     }
@@ -161,22 +160,14 @@ mod tests {
             2_000_000_000
         );
         let now = realtime_ns();
-        assert!(!may_remember(&DigestKey {
-            mtime_ns: now,
-            ctime_ns: now - 10,
-            ..key(0)
-        }));
-        assert!(may_remember(&DigestKey {
-            mtime_ns: now - 3_000_000_000,
-            ctime_ns: now - 3_000_000_001,
-            ..key(0)
-        }));
+        assert!(!may_remember(&key(now, now - 10)));
+        assert!(may_remember(&key(now - 3_000_000_000, now - 3_000_000_001)));
     }
 
     #[test]
     fn a_changed_ctime_misses() {
-        put(key(5), [1; 32]);
-        assert_eq!(get(&key(5)), Some([1; 32]));
-        assert_eq!(get(&key(6)), None);
+        put(key(4, 5), [1; 32]);
+        assert_eq!(get(&key(4, 5)), Some([1; 32]));
+        assert_eq!(get(&key(4, 6)), None);
     }
 }

@@ -147,7 +147,7 @@ impl Value {
             Value::UInt(u) => (2, format!("{:+021}", i128::from(*u) + (1i128 << 64))),
             Value::Float(f) => (3, format!("{f:e}")),
             Value::String(s) => (4, s.clone()),
-            Value::Bytes(b) => (5, crate::format::hex::hex(b)),
+            Value::Bytes(b) => (5, crate::format::digest::hex(b)),
             Value::Seq(_) | Value::Map(_) => (6, format!("{self:?}")),
         }
     }

@@ -5,7 +5,7 @@
 //! bytes come in, values or an [`ErrorKind`](crate::error::ErrorKind) go out.
 //! Depends only on `error`.
 
-pub mod hex;
+pub mod digest;
 pub mod manifest;
 pub mod trailer;
 pub mod yaml11;

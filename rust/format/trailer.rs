@@ -12,7 +12,7 @@
 //! ```
 
 use crate::error::ErrorKind;
-use crate::format::hex::hex;
+use crate::format::digest::hex;
 
 /// Size of the trailer in bytes.
 pub const TRAILER_SIZE: usize = 64;

@@ -1,11 +1,16 @@
-//! One file -> [`Bundle`], following the spec's reader algorithm.
+//! One open file, read through ONE descriptor: its state, bounded positioned
+//! reads, and the proof that it did not change while it was read.
 //!
-//! Every read of one file goes through ONE open descriptor: the trailer, the
-//! hash of the binary region, the manifest, and the `fstat` that keys the
-//! digest cache. Files are opened non-blocking so a FIFO swapped in after the
-//! walk looked at the path cannot hang the reader, and anything that is not a
-//! regular file is refused before a byte is read. No mmap: a file truncated
-//! under a mapping would kill the process with SIGBUS.
+//! Files are opened non-blocking so a FIFO swapped in after the walk looked
+//! at the path cannot hang the reader, and anything that is not a regular
+//! file is refused before a byte is read. No mmap: a file truncated under a
+//! mapping would kill the process with SIGBUS.
+//!
+//! Architecture Invariant: no bundle knowledge here (trailer, manifest and
+//! digests are read by `bundle/read.rs` and `verify`, through these
+//! primitives); a descriptor opened after a walk's stat is trusted only once
+//! [`OpenFile::ensure_unchanged`] or [`OpenFile::ensure_state`] says it has
+//! that very file in that very state.
 
 use std::ffi::CStr;
 use std::fs::{File, Metadata};
@@ -18,19 +23,15 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
 
-use crate::cache::disk::DiskCache;
-use crate::cache::memory::{self as cache, DigestKey};
 use crate::error::{ErrorKind, Op, Result, Stage};
-use crate::format::hex::hex;
-use crate::format::manifest::{self, Manifest};
-use crate::format::trailer::{Layout, Trailer, TRAILER_SIZE};
 use crate::fs::trusted_path::{self, ReopenError};
-use crate::verify::hash;
-use crate::verify::signature::{self, TrustedSigners};
 
-/// Largest region read into memory whole (`read_source`, `read_manifest`);
-/// larger ones are streamed to a file ([`crate::write::pack::extract_region`]).
+/// Largest region read into memory whole ([`OpenFile::read_region`]); larger
+/// ones are streamed ([`OpenFile::copy_range`]).
 pub const MAX_IN_MEMORY: u64 = 1 << 30;
+
+/// Bytes read and written per piece by [`OpenFile::copy_range`].
+pub const COPY_CHUNK: u64 = 1 << 20;
 
 /// The `fstat` fields that identify one state of a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,6 +51,11 @@ pub struct FileState {
 }
 
 impl FileState {
+    /// The file's identity, whatever its state: `(st_dev, st_ino)`.
+    pub fn identity(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
+
     /// The state a `stat` call reported.
     pub fn of_stat(st: &rustix::fs::Stat) -> Self {
         FileState {
@@ -74,40 +80,7 @@ impl FileState {
     }
 }
 
-/// A bundle file: trailer, regions and manifest, all read through one descriptor.
-#[derive(Clone, Debug)]
-pub struct Bundle {
-    /// Resolved (symlink-free, absolute) path.
-    pub path: PathBuf,
-    /// The file's identity when it was read.
-    pub state: FileState,
-    /// The parsed trailer.
-    pub trailer: Trailer,
-    /// Region offsets.
-    pub layout: Layout,
-    /// The parsed manifest.
-    pub manifest: Manifest,
-    /// Whether the binary region was checked against `binary_sha256`.
-    pub verified: bool,
-    /// The principals of the trusted signer whose signature was verified
-    /// (only when trusted signers were required).
-    pub signed_by: Option<String>,
-}
-
-/// How much work verification took.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VerifyCost {
-    /// Bytes fed to SHA-256.
-    pub bytes_hashed: u64,
-    /// Whether the digest cache answered.
-    pub cache_hit: bool,
-}
-
-/// How many bytes [`OpenFile::tail`] reads from the end of a file: the
-/// trailer plus a manifest of up to 4 KiB minus 64 bytes.
-pub const TAIL_READ: u64 = 4096;
-
-/// The last bytes of a file, as [`OpenFile::tail`] read them.
+/// The last bytes of a file, as [`OpenFile::read_tail`] read them.
 #[derive(Debug)]
 pub struct Tail {
     /// Offset of `bytes[0]` in the file.
@@ -115,7 +88,21 @@ pub struct Tail {
     bytes: Vec<u8>,
 }
 
-/// An open candidate file: its descriptor and the `fstat` of that descriptor.
+impl Tail {
+    /// The whole tail.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Bytes `[offset, offset + len)` of the file, if the tail holds all of them.
+    pub fn region(&self, offset: u64, len: u64) -> Option<&[u8]> {
+        let from = usize::try_from(offset.checked_sub(self.start)?).ok()?;
+        let to = from.checked_add(usize::try_from(len).ok()?)?;
+        self.bytes.get(from..to)
+    }
+}
+
+/// An open file: its descriptor and the `fstat` of that descriptor.
 #[derive(Debug)]
 pub struct OpenFile {
     file: File,
@@ -232,33 +219,18 @@ impl OpenFile {
         self.state
     }
 
-    /// Read and validate the trailer (spec steps 1-5).
-    pub fn trailer(&self) -> Result<(Trailer, Layout), ErrorKind> {
-        let size = self.state.size;
-        if size < TRAILER_SIZE as u64 {
-            return Err(ErrorKind::NotABundle(
-                "file is shorter than the 64-byte trailer".into(),
-            ));
-        }
-        let mut raw = [0u8; TRAILER_SIZE];
-        self.read_exact_at(&mut raw, size - TRAILER_SIZE as u64, Op::ReadTrailer)?;
-        let trailer = Trailer::parse(&raw)?;
-        let layout = trailer.layout(size)?;
-        Ok((trailer, layout))
+    /// The descriptor, for reads that stream the file (hashing).
+    pub fn file(&self) -> &File {
+        &self.file
     }
 
-    /// Read the last [`TAIL_READ`] bytes (or the whole file, if shorter) in
-    /// ONE `pread`, and validate the trailer in them (spec steps 1-5). On a
-    /// network file system every read is a round trip; the tail usually
-    /// holds the manifest too, for [`OpenFile::manifest_in`].
-    pub fn tail(&self) -> Result<(Trailer, Layout, Tail), ErrorKind> {
+    /// Read the last `max` bytes (or the whole file, if shorter) in ONE
+    /// `pread`. On a network file system every read is a round trip; a
+    /// bundle's tail usually holds its trailer and manifest. `op` names the
+    /// read in errors.
+    pub fn read_tail(&self, max: u64, op: Op) -> Result<Tail, ErrorKind> {
         let size = self.state.size;
-        if size < TRAILER_SIZE as u64 {
-            return Err(ErrorKind::NotABundle(
-                "file is shorter than the 64-byte trailer".into(),
-            ));
-        }
-        let start = size - size.min(TAIL_READ);
+        let start = size - size.min(max);
         let len = usize::try_from(size - start).unwrap_or(0);
         // One byte more than the file should have: a file that grew since
         // its size was taken (replaced by rename after the walk's stat) is
@@ -274,222 +246,25 @@ impl OpenFile {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A FIFO or socket swapped in after the walk's stat.
                 Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => {
-                    return Err(ErrorKind::changed(
-                        Stage::Trailer,
-                        "no longer a regular file",
-                    ))
+                    return Err(ErrorKind::changed(op.stage(), "no longer a regular file"))
                 }
-                Err(e) => return Err(ErrorKind::io(Op::ReadTrailer, e)),
+                Err(e) => return Err(ErrorKind::io(op, e)),
             }
         }
         if got > len {
             return Err(ErrorKind::changed(
-                Stage::Trailer,
-                format!("the file grew past its {size} bytes (read trailer)"),
+                op.stage(),
+                format!("the file grew past its {size} bytes ({op})"),
             ));
         }
         if got < len {
             return Err(ErrorKind::changed(
-                Stage::Trailer,
-                format!("file ended before byte {size} (read trailer)"),
+                op.stage(),
+                format!("file ended before byte {size} ({op})"),
             ));
         }
         bytes.truncate(len);
-        let raw: &[u8; TRAILER_SIZE] = bytes[bytes.len() - TRAILER_SIZE..]
-            .try_into()
-            .expect("the tail is at least one trailer long");
-        let trailer = Trailer::parse(raw)?;
-        let layout = trailer.layout(size)?;
-        Ok((trailer, layout, Tail { start, bytes }))
-    }
-
-    /// The manifest (spec step 7), from `tail` when it holds the whole
-    /// region, else read with one more `pread`.
-    pub fn manifest_in(&self, layout: &Layout, tail: &Tail) -> Result<Manifest, ErrorKind> {
-        let end = layout.metadata_start + layout.metadata_len;
-        if layout.metadata_start >= tail.start && end <= tail.start + tail.bytes.len() as u64 {
-            let from = usize::try_from(layout.metadata_start - tail.start).unwrap_or(usize::MAX);
-            let to = usize::try_from(end - tail.start).unwrap_or(usize::MAX);
-            if let Some(bytes) = tail.bytes.get(from..to) {
-                return manifest::parse(bytes);
-            }
-        }
-        self.manifest(layout)
-    }
-
-    /// Read and parse the manifest region (spec step 7).
-    pub fn manifest(&self, layout: &Layout) -> Result<Manifest, ErrorKind> {
-        if layout.metadata_len > manifest::MAX_MANIFEST_BYTES {
-            return Err(ErrorKind::Manifest(format!(
-                "metadata_len={} exceeds the {}-byte manifest limit",
-                layout.metadata_len,
-                manifest::MAX_MANIFEST_BYTES
-            )));
-        }
-        let bytes =
-            self.read_region(layout.metadata_start, layout.metadata_len, Op::ReadManifest)?;
-        manifest::parse(&bytes)
-    }
-
-    /// Check the binary region against the trailer's digest (spec step 6),
-    /// through the digest caches (in-process, then `disk`) keyed by this
-    /// descriptor's `fstat`.
-    pub fn verify(
-        &self,
-        path: &Path,
-        trailer: &Trailer,
-        layout: &Layout,
-        disk: Option<&DiskCache>,
-        cost: &mut VerifyCost,
-    ) -> Result<(), ErrorKind> {
-        self.verify_signed(path, trailer, layout, disk, None, cost)
-            .map(drop)
-    }
-
-    /// [`OpenFile::verify`], and with `signers` also require `path`'s
-    /// signature sidecar to be a valid signature, by one of them, over the
-    /// whole file ([`crate::verify::signature`]). Returns the signer's principals.
-    ///
-    /// The cheap checks (sidecar, key, namespace, validity window) come
-    /// before any hashing; then the file is read ONCE for both the binary
-    /// region's SHA-256 and the signed whole-file digest. Both digests are
-    /// remembered under the file's state (the whole-file one only in the
-    /// persistent cache: it serves the next task's process); the signature
-    /// itself is checked on every call, against the signer file and sidecar
-    /// as they are now, so a changed `allowed_signers` or sidecar takes
-    /// effect at once.
-    pub fn verify_signed(
-        &self,
-        path: &Path,
-        trailer: &Trailer,
-        layout: &Layout,
-        disk: Option<&DiskCache>,
-        signers: Option<&TrustedSigners>,
-        cost: &mut VerifyCost,
-    ) -> Result<Option<String>, ErrorKind> {
-        let signed = match signers {
-            None => None,
-            Some(signers) => {
-                let sig = signature::read_sidecar(path)?;
-                let signer = signers.authorize(&sig, signature::now())?;
-                let alg = signature::whole_file_hash(&sig)?;
-                Some((sig, signer.principals.clone(), alg))
-            }
-        };
-        let key = DigestKey {
-            path: path.to_path_buf(),
-            source_start: layout.source_start,
-            dev: self.state.dev,
-            ino: self.state.ino,
-            size: self.state.size,
-            mtime_ns: self.state.mtime_ns,
-            ctime_ns: self.state.ctime_ns,
-            expected: trailer.binary_sha256,
-        };
-        let cached = cache::get(&key).or_else(|| {
-            let digest = disk?.get(&key)?;
-            cache::put(key.clone(), digest);
-            Some(digest)
-        });
-        let whole_file = signed.as_ref().map(|(_, _, alg)| *alg);
-        let whole_key = whole_file.map(|alg| whole_file_key(&key, alg));
-        let mut whole_remembered = false;
-        let (actual, whole) = match cached {
-            Some(digest) => {
-                cost.cache_hit = true;
-                let whole = match (whole_file, &whole_key) {
-                    (Some(alg), Some(whole_key)) => {
-                        match disk.and_then(|d| d.get_value(whole_key, alg.digest_len())) {
-                            Some(whole) => {
-                                whole_remembered = true;
-                                Some(whole)
-                            }
-                            None => {
-                                let (_, whole) =
-                                    hash::digest_whole(&self.file, self.state.size, alg, None)?;
-                                cost.bytes_hashed += self.state.size;
-                                self.ensure_unchanged()?;
-                                remember_whole(disk, &key, whole_key, &whole);
-                                Some(whole)
-                            }
-                        }
-                    }
-                    _ => None,
-                };
-                (digest, whole)
-            }
-            None => {
-                let (digest, whole) = match whole_file {
-                    None => (hash::sha256_prefix(&self.file, layout.source_start)?, None),
-                    Some(alg) => {
-                        let prefix = Some(layout.source_start);
-                        let (head, whole) =
-                            hash::digest_whole(&self.file, self.state.size, alg, prefix)?;
-                        (head.expect("a prefix was asked for"), Some(whole))
-                    }
-                };
-                cost.bytes_hashed += if whole.is_some() {
-                    self.state.size
-                } else {
-                    layout.source_start
-                };
-                // Only remember a digest for a file that did not change while
-                // hashed, and only once a later change would show in its
-                // timestamps (the racy-timestamp rule, `cache::may_remember`).
-                self.ensure_unchanged()?;
-                if let (Some(whole_key), Some(whole)) = (&whole_key, &whole) {
-                    remember_whole(disk, &key, whole_key, whole);
-                }
-                if cache::may_remember(&key) {
-                    if let Some(disk) = disk {
-                        // Best effort: a failed write only costs a future hash.
-                        let _ = disk.put(&key, &digest);
-                    }
-                    cache::put(key, digest);
-                }
-                (digest, whole)
-            }
-        };
-        // A remembered digest that condemns the file is only this file's if
-        // the file is still in the state it was looked up under (the caller's
-        // stat may be older than the descriptor's); otherwise the caller
-        // re-reads it as it is now.
-        if actual != trailer.binary_sha256 {
-            if cost.cache_hit {
-                self.ensure_unchanged()?;
-            }
-            return Err(ErrorKind::DigestMismatch {
-                expected: hex(&trailer.binary_sha256),
-                actual: hex(&actual),
-            });
-        }
-        match (signed, whole) {
-            (Some((sig, principals, _)), Some(whole)) => {
-                if let Err(refused) = signature::verify_digest(&sig, &whole) {
-                    if whole_remembered {
-                        self.ensure_unchanged()?;
-                    }
-                    return Err(refused);
-                }
-                Ok(Some(principals))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// This whole file's `alg` digest and, with `prefix`, the SHA-256 of
-    /// `[0, prefix)`, in one read ([`hash::digest_whole`]); never cached.
-    pub fn digest_whole(
-        &self,
-        alg: hash::WholeFile,
-        prefix: Option<u64>,
-    ) -> Result<(Option<[u8; 32]>, Vec<u8>), ErrorKind> {
-        hash::digest_whole(&self.file, self.state.size, alg, prefix)
-    }
-
-    /// SHA-256 of bytes `[0, len)` of this file.
-    pub fn sha256_prefix(&self, len: u64) -> Result<[u8; 32], ErrorKind> {
-        hash::sha256_prefix(&self.file, len)
+        Ok(Tail { start, bytes })
     }
 
     /// Fail with [`ErrorKind::Changed`] if the file's `fstat` differs from the open.
@@ -516,23 +291,27 @@ impl OpenFile {
         Ok(())
     }
 
-    /// Copy bytes `[0, len)` of this file to `out` in [`CHUNK`](crate::verify::hash::CHUNK)
-    /// pieces, showing each piece to `inspect` first; a short read means the
-    /// file shrank.
-    pub fn copy_prefix(
+    /// Copy bytes `[offset, offset + len)` of this file to `out` in
+    /// [`COPY_CHUNK`] pieces (never the region whole in memory), showing each
+    /// piece to `inspect` first; a short read means the file shrank.
+    pub fn copy_range(
         &self,
+        offset: u64,
         len: u64,
         out: &mut impl std::io::Write,
         mut inspect: impl FnMut(&[u8]),
     ) -> Result<(), ErrorKind> {
-        let mut offset = 0;
-        while offset < len {
-            let chunk = (len - offset).min(hash::CHUNK as u64);
-            let buf = self.read_region(offset, chunk, Op::Copy)?;
+        let end = offset
+            .checked_add(len)
+            .ok_or_else(|| ErrorKind::Format("region ends beyond 2^64".into()))?;
+        let mut at = offset;
+        while at < end {
+            let chunk = (end - at).min(COPY_CHUNK);
+            let buf = self.read_region(at, chunk, Op::Copy)?;
             inspect(&buf);
             out.write_all(&buf)
                 .map_err(|e| ErrorKind::io(Op::WriteCopy, e))?;
-            offset += chunk;
+            at += chunk;
         }
         Ok(())
     }
@@ -634,267 +413,64 @@ impl OpenFile {
     }
 }
 
-/// What reading a bundle checks beyond its trailer and manifest.
-///
-/// A `bool` converts to it (`true` is [`Verify::Digest`]), so callers that
-/// only hash keep passing `verify`.
-#[derive(Clone, Copy, Debug, Default)]
-pub enum Verify<'a> {
-    /// Nothing more.
-    #[default]
-    No,
-    /// The binary region against `binary_sha256` (spec step 6).
-    Digest,
-    /// The digest, and a signature by one of these signers over the whole
-    /// file ([`OpenFile::verify_signed`]).
-    Signed(&'a TrustedSigners),
-}
-
-impl From<bool> for Verify<'_> {
-    fn from(verify: bool) -> Self {
-        if verify {
-            Verify::Digest
-        } else {
-            Verify::No
-        }
-    }
-}
-
-impl<'a> Verify<'a> {
-    /// Whether the binary region is hashed.
-    pub fn hashes(self) -> bool {
-        !matches!(self, Verify::No)
-    }
-
-    /// The signers required, if any.
-    pub fn signers(self) -> Option<&'a TrustedSigners> {
-        match self {
-            Verify::Signed(signers) => Some(signers),
-            _ => None,
-        }
-    }
-}
-
-/// Read a bundle from an already opened file.
-///
-/// With `verify`, the binary region is hashed before the manifest is read
-/// (spec order: step 6 before step 7). `path` is the resolved path.
-pub fn read_open<'a>(
-    open: &OpenFile,
-    path: &Path,
-    verify: impl Into<Verify<'a>>,
-    disk: Option<&DiskCache>,
-) -> Result<(Bundle, VerifyCost)> {
-    let (trailer, layout) = open.trailer().map_err(|k| k.at(path))?;
-    let mut cost = VerifyCost::default();
-    let bundle = read_parts(open, path, trailer, layout, verify, disk, &mut cost)?;
-    Ok((bundle, cost))
-}
-
-/// [`read_open`] for a file whose trailer was already read through `open`.
-/// The hashing work is added to `cost` whether or not verification passes.
-pub fn read_parts<'a>(
-    open: &OpenFile,
-    path: &Path,
-    trailer: Trailer,
-    layout: Layout,
-    verify: impl Into<Verify<'a>>,
-    disk: Option<&DiskCache>,
-    cost: &mut VerifyCost,
-) -> Result<Bundle> {
-    let verify = verify.into();
-    let signed_by = if verify.hashes() {
-        open.verify_signed(path, &trailer, &layout, disk, verify.signers(), cost)
-            .map_err(|k| k.at(path))?
-    } else {
-        None
-    };
-    let manifest = open.manifest(&layout).map_err(|k| k.at(path))?;
-    open.ensure_unchanged().map_err(|k| k.at(path))?;
-    Ok(Bundle {
-        path: path.to_path_buf(),
-        state: open.state(),
-        trailer,
-        layout,
-        manifest,
-        verified: verify.hashes(),
-        signed_by,
-    })
-}
-
-/// The persistent-cache key of a whole file's `alg` digest, in the state
-/// `key` describes: `source_start` is the whole size (a binary-region key
-/// always stops short of it, before the trailer) and `expected` is bound to
-/// the algorithm and to the trailer's digest.
-fn whole_file_key(key: &DigestKey, alg: hash::WholeFile) -> DigestKey {
-    let tag = [
-        b"afbundle whole-file digest\0".as_slice(),
-        alg.name().as_bytes(),
-        b"\0",
-        &key.expected,
-    ]
-    .concat();
-    DigestKey {
-        source_start: key.size,
-        expected: hash::sha256(&tag),
-        ..key.clone()
-    }
-}
-
-/// Remember a whole-file digest just computed for a file in the state `key`
-/// describes, under the racy-timestamp rule (`cache::may_remember`); best
-/// effort, like every cache write.
-fn remember_whole(disk: Option<&DiskCache>, key: &DigestKey, whole_key: &DigestKey, whole: &[u8]) {
-    if let Some(disk) = disk {
-        if cache::may_remember(key) {
-            let _ = disk.put_value(whole_key, whole);
-        }
-    }
-}
-
-/// Read the bundle at `path` (a file the caller named; no exec-bit check).
-pub fn read_bundle<'a>(
-    path: &Path,
-    verify: impl Into<Verify<'a>>,
-    disk: Option<&DiskCache>,
-) -> Result<(Bundle, VerifyCost)> {
-    let open = OpenFile::open(path)?;
-    read_open(&open, &open.resolved_path(path), verify, disk)
-}
-
-/// Verify `bundle` again through a new descriptor, requiring the same file in
-/// the same state it was read in; returns the bundle as read now. With
-/// `signers`, its signature is required too.
-pub fn verify_again(
-    bundle: &Bundle,
-    disk: Option<&DiskCache>,
-    signers: Option<&TrustedSigners>,
-) -> Result<(Bundle, VerifyCost)> {
-    let open = OpenFile::open(&bundle.path)?;
-    open.ensure_state(&bundle.state)
-        .map_err(|k| k.at(&bundle.path))?;
-    let verify = signers.map_or(Verify::Digest, Verify::Signed);
-    read_open(&open, &bundle.path, verify, disk)
-}
-
-impl Bundle {
-    /// Read the source region again, refusing if the file is no longer the
-    /// one that was read.
-    pub fn read_source(&self) -> Result<Vec<u8>> {
-        self.reread(
-            self.layout.source_start,
-            self.layout.source_len,
-            Op::ReadSource,
-        )
-    }
-
-    /// Read the raw manifest bytes again, refusing if the file changed.
-    pub fn read_manifest(&self) -> Result<Vec<u8>> {
-        self.reread(
-            self.layout.metadata_start,
-            self.layout.metadata_len,
-            Op::ReadManifest,
-        )
-    }
-
-    fn reread(&self, offset: u64, len: u64, op: Op) -> Result<Vec<u8>> {
-        let open = OpenFile::open(&self.path)?;
-        open.ensure_state(&self.state)
-            .map_err(|k| k.at(&self.path))?;
-        open.read_region(offset, len, op)
-            .map_err(|k| k.at(&self.path))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::hash::sha256;
     use std::io::Write;
 
-    fn is_not_a_bundle(err: &crate::error::Error) -> bool {
-        matches!(err.kind, ErrorKind::NotABundle(_))
-    }
-
-    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-        let p = dir.join(name);
-        std::fs::File::create(&p).unwrap().write_all(bytes).unwrap();
-        p
-    }
-
-    fn bundle_bytes(binary: &[u8], source: &[u8], meta: &[u8]) -> Vec<u8> {
-        let t = Trailer::new(source.len() as u32, meta.len() as u32, sha256(binary));
-        [binary, source, meta, &t.to_bytes()].concat()
-    }
-
-    const META: &[u8] = b"sdk: {supervisor_schema_version: '2026-06-16'}\ndags: {d: {tasks: []}}\n";
-
     #[test]
-    fn a_valid_bundle_reads_and_verifies() {
+    fn a_directory_is_refused_before_a_byte_is_read() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "b", &bundle_bytes(b"ELF", b"src", META));
-        let (b, cost) = read_bundle(&p, true, None).unwrap();
-        assert!(b.verified);
-        assert_eq!(b.layout.source_start, 3);
-        assert_eq!(b.manifest.dag_ids, ["d"]);
-        assert_eq!(b.read_source().unwrap(), b"src");
-        assert_eq!(b.read_manifest().unwrap(), META);
-        assert!(cost.cache_hit || cost.bytes_hashed == 3);
-    }
-
-    #[test]
-    fn a_tampered_binary_is_an_integrity_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut bytes = bundle_bytes(b"ELF", b"", META);
-        bytes[0] ^= 0xff;
-        let p = write(dir.path(), "b", &bytes);
-        let err = read_bundle(&p, true, None).unwrap_err();
+        let err = OpenFile::open(dir.path()).unwrap_err();
         assert!(
-            matches!(err.kind, ErrorKind::DigestMismatch { .. }),
-            "{err}"
-        );
-        assert!(read_bundle(&p, false, None).is_ok());
-    }
-
-    #[test]
-    fn a_short_file_is_not_a_bundle() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "b", b"#!/bin/sh\n");
-        assert!(is_not_a_bundle(&read_bundle(&p, true, None).unwrap_err()));
-    }
-
-    #[test]
-    fn a_directory_is_not_a_bundle() {
-        let dir = tempfile::tempdir().unwrap();
-        let err = read_bundle(dir.path(), true, None).unwrap_err();
-        assert!(
-            is_not_a_bundle(&err) || matches!(err.kind, ErrorKind::Io { .. }),
+            matches!(err.kind, ErrorKind::NotABundle(_) | ErrorKind::Io { .. }),
             "{err}"
         );
     }
 
     #[test]
-    fn rereading_a_replaced_file_is_refused() {
+    fn a_tail_holds_the_last_bytes_and_notices_a_file_that_grew() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "b", &bundle_bytes(b"ELF", b"src", META));
-        let (b, _) = read_bundle(&p, true, None).unwrap();
-        std::fs::remove_file(&p).unwrap();
-        write(dir.path(), "b", &bundle_bytes(b"ELF2", b"src", META));
-        assert!(b.read_source().is_err());
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let open = OpenFile::open(&path).unwrap();
+        let tail = open.read_tail(4, Op::ReadTrailer).unwrap();
+        assert_eq!(tail.bytes(), b"6789");
+        assert_eq!(tail.region(7, 2), Some(&b"78"[..]));
+        assert_eq!(tail.region(5, 2), None);
+        assert_eq!(
+            open.read_tail(100, Op::ReadTrailer).unwrap().bytes(),
+            b"0123456789"
+        );
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"!")
+            .unwrap();
+        let err = open.read_tail(4, Op::ReadTrailer).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ErrorKind::Changed {
+                    stage: Stage::Trailer,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
-    fn errors_name_the_path() {
+    fn a_replaced_file_is_not_the_state_it_was_read_in() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(
-            dir.path(),
-            "named",
-            &bundle_bytes(b"ELF", b"", b"- not a map\n"),
-        );
-        let msg = read_bundle(&p, false, None).unwrap_err().to_string();
-        assert!(
-            msg.contains("named") && msg.contains("not a YAML mapping"),
-            "{msg}"
-        );
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"one").unwrap();
+        let state = OpenFile::open(&path).unwrap().state();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"two").unwrap();
+        let again = OpenFile::open(&path).unwrap();
+        assert!(again.ensure_state(&state).is_err());
+        assert!(again.ensure_unchanged().is_ok());
     }
 }

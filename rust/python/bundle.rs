@@ -7,12 +7,13 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use pythonize::pythonize;
 
+use crate::bundle::{self, Bundle};
 use crate::cache::disk::DiskCache;
 use crate::cache::memory as cache;
-use crate::format::hex::hex;
-use crate::fs::file::{self, Bundle, Verify};
+use crate::format::digest::hex;
 use crate::python::errors::manifest_error;
 use crate::python::signature::SignersArg;
+use crate::verify::Verify;
 
 /// One bundle file, as read through a single open descriptor. Immutable.
 #[pyclass(frozen, name = "Bundle", module = "afbundle._core")]
@@ -189,14 +190,12 @@ impl PyBundle {
             let bundle = &self.inner;
             py.detach(|| {
                 use std::os::fd::FromRawFd;
-                let open = file::OpenFile::open(&bundle.path)?;
-                open.ensure_state(&bundle.state)
-                    .map_err(|k| k.at(&bundle.path))?;
+                let open = bundle.reopen()?;
                 // SAFETY: the caller lends `fd` for this call; ManuallyDrop
                 // keeps it open afterwards.
                 let mut out =
                     std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
-                crate::write::pack::copy_region(&open, offset, len, &mut *out)
+                open.copy_range(offset, len, &mut *out, |_| {})
                     .map_err(|k| k.at(&bundle.path))
             })?;
             return Ok(());
@@ -236,11 +235,8 @@ pub fn read_bundle(
     let (bundle, _) = py.detach(|| {
         let signers = trusted_signers.map(SignersArg::load).transpose()?;
         let disk = cache_dir.and_then(|d| DiskCache::open(&d).ok());
-        let verify = match signers.as_deref() {
-            Some(signers) => Verify::Signed(signers),
-            None => Verify::from(verify),
-        };
-        file::read_bundle(&path, verify, disk.as_ref())
+        let verify = verify.then(|| Verify::remembered(disk.as_ref(), signers.as_deref()));
+        bundle::read_bundle(&path, verify)
     })?;
     Ok(PyBundle::new(bundle))
 }
@@ -301,7 +297,7 @@ pub fn seal_bundle(
     use std::os::fd::IntoRawFd;
     let (fd, bundle) = py.detach(|| {
         let signers = trusted_signers.map(SignersArg::load).transpose()?;
-        crate::write::sealed::seal_signed(&path, signers.as_deref())
+        crate::write::sealed::seal(&path, signers.as_deref())
     })?;
     Ok((fd.into_raw_fd(), PyBundle::new(bundle)))
 }

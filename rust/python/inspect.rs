@@ -7,10 +7,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use pythonize::pythonize;
 
+use crate::bundle::read;
 use crate::error::{ErrorKind, Op, Stage};
 use crate::format::manifest;
 use crate::fs::file::OpenFile;
 use crate::python::errors::manifest_error;
+use crate::verify::hash;
 
 /// Parse manifest bytes as a bundle's manifest is read (UTF-8, YAML 1.2, a
 /// mapping, within the size/depth/alias limits); `label` names it in errors.
@@ -72,7 +74,7 @@ pub fn retyped_dicts<'py>(
 pub fn read_trailer<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
     let (state, trailer, layout) = py.detach(|| {
         let open = OpenFile::open(&path)?;
-        let (trailer, layout) = open.trailer().map_err(|k| k.at(&path))?;
+        let (trailer, layout) = read::trailer(&open).map_err(|k| k.at(&path))?;
         Ok::<_, crate::error::Error>((open.state(), trailer, layout))
     })?;
     let out = PyDict::new(py);
@@ -105,7 +107,7 @@ pub fn sha256_prefix<'py>(
             )
             .at(&path));
         }
-        open.sha256_prefix(length).map_err(|k| k.at(&path))
+        hash::sha256_prefix(open.file(), length).map_err(|k| k.at(&path))
     })?;
     Ok(PyBytes::new(py, &digest))
 }
@@ -131,7 +133,7 @@ pub fn read_region<'py>(
     };
     let bytes = py.detach(|| {
         let open = OpenFile::open(&path)?;
-        let (_, layout) = open.trailer().map_err(|k| k.at(&path))?;
+        let (_, layout) = read::trailer(&open).map_err(|k| k.at(&path))?;
         let (offset, len, op) = if source {
             (layout.source_start, layout.source_len, Op::ReadSource)
         } else {

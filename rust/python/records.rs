@@ -1,5 +1,5 @@
 //! The records a scan or find reports, defined once here and exposed as they are:
-//! `Rejection`, `Skip`, `ScanStats`. Frozen, comparable, picklable.
+//! `Rejection`, `Skip`, `ScanStats` and `Decision`. Frozen, comparable, picklable.
 
 use std::path::PathBuf;
 
@@ -8,8 +8,9 @@ use pyo3::types::{PyDict, PyTuple};
 
 use pyo3::exceptions::PyValueError;
 
-use crate::bundle::precedence::LossKind;
+use crate::bundle::precedence::{Decision as CoreDecision, Loss, LossKind};
 use crate::bundle::scan::ScanStats as CoreStats;
+use crate::bundle::Bundle;
 use crate::error::{ContextValue, ErrorKind, Kind};
 
 fn context_dict<'py>(
@@ -45,8 +46,9 @@ fn context_from(py_context: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String,
 /// `kind` is one of `afbundle.errors.KINDS`: a failure kind, `"schema"` (the
 /// supervisor_schema_version is missing or the resolver refused it) or
 /// `"shadowed"`;
-/// `context` holds the failure's data (`expected`/`actual` digests, `op` and
-/// `errno` of an I/O error, ...).
+/// `context` holds the failure's data (its `stage`, `expected`/`actual`
+/// digests, `op` and `errno` of an I/O error, ...); `dag_ids` the dag_ids the
+/// file's manifest declares (empty when it could not be read).
 #[pyclass(frozen, eq, skip_from_py_object, module = "afbundle._core")]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rejection {
@@ -57,24 +59,32 @@ pub struct Rejection {
     #[pyo3(get)]
     reason: String,
     context: Vec<(String, ContextValue)>,
+    dag_ids: Vec<String>,
 }
 
 impl Rejection {
-    pub(crate) fn of(path: PathBuf, kind: &ErrorKind) -> Self {
+    /// A file refused for `kind`, declaring `dag_ids`.
+    pub(crate) fn of(path: PathBuf, kind: &ErrorKind, dag_ids: Vec<String>) -> Self {
         Rejection {
             path,
             kind: kind.name(),
             reason: kind.to_string(),
             context: owned(kind.context()),
+            dag_ids,
         }
     }
 
-    pub(crate) fn new_raw(path: PathBuf, kind: &'static str, reason: String) -> Self {
-        Rejection {
-            path,
-            kind,
-            reason,
-            context: Vec::new(),
+    /// A candidate that lost (`loss`), declaring `dag_ids`.
+    pub(crate) fn lost(path: PathBuf, loss: &Loss, dag_ids: Vec<String>) -> Self {
+        match loss {
+            Loss::Failed(err) => Rejection::of(path, &err.kind, dag_ids),
+            other => Rejection {
+                path,
+                kind: other.kind(),
+                reason: other.reason(),
+                context: Vec::new(),
+                dag_ids,
+            },
         }
     }
 }
@@ -89,12 +99,13 @@ fn owned(context: Vec<(&'static str, ContextValue)>) -> Vec<(String, ContextValu
 #[pymethods]
 impl Rejection {
     #[new]
-    #[pyo3(signature = (path, kind, reason, context = None))]
+    #[pyo3(signature = (path, kind, reason, context = None, dag_ids = Vec::new()))]
     fn py_new(
         path: PathBuf,
         kind: String,
         reason: String,
         context: Option<&Bound<'_, PyDict>>,
+        dag_ids: Vec<String>,
     ) -> PyResult<Self> {
         let kind = Kind::from_name(&kind)
             .map(Kind::name)
@@ -105,7 +116,13 @@ impl Rejection {
             kind,
             reason,
             context: context_from(context)?,
+            dag_ids,
         })
+    }
+    /// The dag_ids the file's manifest declares (empty when it could not be read).
+    #[getter]
+    fn dag_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.dag_ids)
     }
     /// The failure's data by name (a fresh dict on every access).
     #[getter]
@@ -130,6 +147,7 @@ impl Rejection {
             self.kind,
             self.reason.clone(),
             context_dict(py, &self.context)?,
+            PyTuple::new(py, &self.dag_ids)?,
         );
         PyTuple::new(py, [cls.into_any(), args.into_pyobject(py)?.into_any()])
     }
@@ -171,6 +189,91 @@ impl Skip {
             .into_pyobject(py)?
             .into_any()
             .unbind())
+    }
+}
+
+/// What the precedence rule decided for one dag_id: the bundle `find` runs
+/// (`winner`, an index into the bundles decided over, or `None`), its schema
+/// version as the resolver returned it, and every other bundle declaring the
+/// dag_id in precedence order, each `(index, Rejection)` with why it lost
+/// (kind `"shadowed"`: an earlier bundle won).
+#[pyclass(frozen, eq, skip_from_py_object, module = "afbundle._core")]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    #[pyo3(get)]
+    dag_id: String,
+    #[pyo3(get)]
+    winner: Option<usize>,
+    #[pyo3(get)]
+    resolved_schema_version: Option<String>,
+    losers: Vec<(usize, Rejection)>,
+}
+
+impl Decision {
+    /// `decision` for `dag_id`, its indices into `bundles`.
+    pub(crate) fn of(dag_id: String, decision: &CoreDecision, bundles: &[&Bundle]) -> Self {
+        let losers = decision
+            .losers
+            .iter()
+            .map(|(i, loss)| {
+                let bundle = bundles[*i];
+                let dag_ids = bundle.manifest.dag_ids.clone();
+                (*i, Rejection::lost(bundle.path.clone(), loss, dag_ids))
+            })
+            .collect();
+        let (winner, resolved_schema_version) = match &decision.winner {
+            Some((i, resolved)) => (Some(*i), Some(resolved.clone())),
+            None => (None, None),
+        };
+        Decision {
+            dag_id,
+            winner,
+            resolved_schema_version,
+            losers,
+        }
+    }
+}
+
+#[pymethods]
+impl Decision {
+    #[new]
+    fn py_new(
+        dag_id: String,
+        winner: Option<usize>,
+        resolved_schema_version: Option<String>,
+        losers: Vec<(usize, PyRef<'_, Rejection>)>,
+    ) -> Self {
+        Decision {
+            dag_id,
+            winner,
+            resolved_schema_version,
+            losers: losers.into_iter().map(|(i, r)| (i, r.clone())).collect(),
+        }
+    }
+    /// Every other bundle declaring the dag_id, in precedence order, as
+    /// `(index, Rejection)`.
+    #[getter]
+    fn losers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.losers.clone())
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Decision(dag_id={:?}, winner={}, resolved_schema_version={:?}, losers={})",
+            self.dag_id,
+            self.winner.map_or("None".to_owned(), |i| i.to_string()),
+            self.resolved_schema_version,
+            self.losers.len()
+        )
+    }
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let cls = py.get_type::<Decision>();
+        let args = (
+            self.dag_id.clone(),
+            self.winner,
+            self.resolved_schema_version.clone(),
+            self.losers(py)?,
+        );
+        PyTuple::new(py, [cls.into_any(), args.into_pyobject(py)?.into_any()])
     }
 }
 

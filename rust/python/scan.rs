@@ -5,14 +5,14 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyList, PyTuple};
 
-use crate::bundle::precedence::{decide, Decision, Loss};
+use crate::bundle::precedence::{self, Decision as CoreDecision, Loss};
 use crate::bundle::scan::{self, ScanOptions, ScanOutput};
+use crate::bundle::Bundle;
 use crate::cache::disk::DiskCache;
-use crate::fs::file::Bundle;
 use crate::python::bundle::PyBundle;
-use crate::python::records::{Rejection, ScanStats, Skip};
+use crate::python::records::{Decision, Rejection, ScanStats, Skip};
 use crate::python::signature::SignersArg;
 
 /// The raw result of one scan; `afbundle.scan` turns it into a `ScanReport`.
@@ -28,10 +28,9 @@ pub struct RawScan {
     missing_roots: Py<PyList>,
     /// Counters.
     stats: Py<ScanStats>,
-    /// dag_id -> `(winner index or None, resolved schema version or None,
-    /// [(index, Rejection) of every other bundle declaring it]`), in the
-    /// order dag_ids are first declared. Decided by the same rule as `find`.
-    decisions: Py<PyDict>,
+    /// A `Decision` per dag_id, in the order dag_ids are first declared,
+    /// indices into `bundles`. Decided by the same rule as `find`.
+    decisions: Py<PyTuple>,
 }
 
 /// The raw result of `find_bundle`; `afbundle.find` logs it and words errors.
@@ -104,13 +103,11 @@ impl Resolver {
 fn options(
     verify: bool,
     threads: Option<usize>,
-    dag_id: Option<String>,
     cache_dir: Option<PathBuf>,
     trusted_signers: Option<SignersArg>,
 ) -> Result<ScanOptions, crate::error::Error> {
     Ok(ScanOptions {
         verify,
-        dag_id,
         threads,
         // Opened once per call, then shared by every verification in it.
         disk_cache: cache_dir.and_then(|d| DiskCache::open(&d).ok()),
@@ -118,13 +115,6 @@ fn options(
         // (BundleSignatureError), never a silent fallback to unsigned.
         trusted_signers: trusted_signers.map(SignersArg::load).transpose()?,
     })
-}
-
-fn loss_rejection(path: PathBuf, loss: &Loss) -> Rejection {
-    match loss {
-        Loss::Failed(err) => Rejection::of(path, &err.kind),
-        other => Rejection::new_raw(path, other.kind(), other.reason()),
-    }
 }
 
 struct Common {
@@ -136,8 +126,9 @@ struct Common {
 
 fn common(py: Python<'_>, out: &mut ScanOutput) -> PyResult<Common> {
     let rejected = PyList::empty(py);
-    for err in std::mem::take(&mut out.rejected) {
-        rejected.append(Rejection::of(err.path, &err.kind))?;
+    for refused in std::mem::take(&mut out.rejected) {
+        let error = refused.error;
+        rejected.append(Rejection::of(error.path, &error.kind, refused.dag_ids))?;
     }
     let skipped = PyList::empty(py);
     for (path, reason) in std::mem::take(&mut out.skipped) {
@@ -174,17 +165,17 @@ pub fn scan_roots(
         ));
     }
     let mut resolver = Resolver::new(resolve);
-    let options = py.detach(|| options(verify, threads, None, cache_dir, trusted_signers))?;
+    let options = py.detach(|| options(verify, threads, cache_dir, trusted_signers))?;
     let (mut out, decisions) = py.detach(|| {
         let out = scan::scan(&roots, &options)?;
         let candidates: Vec<&Bundle> = out.bundles.iter().collect();
-        let decisions = decide_each(&candidates, &mut resolver);
+        let decisions = precedence::decide_each(&candidates, |v| resolver.resolve(v));
         Ok::<_, scan::ScanError>((out, decisions))
     })?;
     resolver.finish()?;
 
     let candidates: Vec<&Bundle> = out.bundles.iter().collect();
-    let decided = decisions_dict(py, &candidates, decisions)?;
+    let decided = records(py, &candidates, decisions)?;
     let rest = common(py, &mut out)?;
     let bundles = PyList::empty(py);
     for bundle in out.bundles {
@@ -200,24 +191,18 @@ pub fn scan_roots(
     })
 }
 
-/// dag_id -> `(winner index or None, resolved version or None, [(index, Rejection)])`.
-fn decisions_dict<'py>(
+/// The core's decisions as `Decision` records, their indices into `bundles`.
+fn records<'py>(
     py: Python<'py>,
     bundles: &[&Bundle],
-    decisions: Vec<(String, Decision)>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let decided = PyDict::new(py);
-    for (dag_id, decision) in decisions {
-        let lost = PyList::empty(py);
-        for (i, loss) in &decision.losers {
-            lost.append((*i, loss_rejection(bundles[*i].path.clone(), loss)))?;
-        }
-        let (winner, resolved) = decision
-            .winner
-            .map_or((None, None), |(i, r)| (Some(i), Some(r)));
-        decided.set_item(dag_id, (winner, resolved, lost))?;
-    }
-    Ok(decided)
+    decisions: Vec<(String, CoreDecision)>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(
+        py,
+        decisions
+            .into_iter()
+            .map(|(dag_id, decision)| Decision::of(dag_id, &decision, bundles)),
+    )
 }
 
 /// Decide every dag_id among `bundles` already read (and verified) by
@@ -225,73 +210,25 @@ fn decisions_dict<'py>(
 /// single-root scans concatenated in a search path's root order, so each
 /// root is walked once however many search paths share it. As within one
 /// scan, a file met again (same device and inode, e.g. under a nested root)
-/// counts once, at its first position.
+/// counts once, at its first position (`precedence::decide_found`).
 ///
-/// Returns `(kept, decisions)`: the indices of the bundles that count, and
-/// dag_id -> `(winner index or None, resolved version or None,
-/// [(index, Rejection)])` with indices into `bundles`, decided by the same
-/// rule as `scan_roots` and `find_bundle` (`precedence.rs`).
+/// Returns `(kept, decisions)`: the indices of the bundles that count, and a
+/// `Decision` per dag_id whose indices are into those kept bundles, decided
+/// by the same rule as `scan_roots` and `find_bundle`.
 #[pyfunction]
 #[pyo3(signature = (bundles, *, resolve = None))]
 pub fn decide_bundles<'py>(
     py: Python<'py>,
     bundles: Vec<PyRef<'py, PyBundle>>,
     resolve: Option<Py<PyAny>>,
-) -> PyResult<(Vec<usize>, Bound<'py, PyDict>)> {
-    let mut seen = std::collections::HashSet::new();
-    let kept: Vec<usize> = (0..bundles.len())
-        .filter(|&i| seen.insert((bundles[i].inner.state.dev, bundles[i].inner.state.ino)))
-        .collect();
-    let candidates: Vec<&Bundle> = kept.iter().map(|&i| &bundles[i].inner).collect();
-    let mut resolver = Resolver::new(resolve);
-    let mut decisions = decide_each(&candidates, &mut resolver);
-    resolver.finish()?;
-    // Back from positions among the kept bundles to indices into `bundles`.
-    for (_, decision) in &mut decisions {
-        if let Some((i, _)) = &mut decision.winner {
-            *i = kept[*i];
-        }
-        for (i, _) in &mut decision.losers {
-            *i = kept[*i];
-        }
-    }
+) -> PyResult<(Vec<usize>, Bound<'py, PyTuple>)> {
     let all: Vec<&Bundle> = bundles.iter().map(|b| &b.inner).collect();
-    Ok((kept, decisions_dict(py, &all, decisions)?))
-}
-
-/// Every dag_id declared in `bundles` (in order of first declaration) and its decision.
-/// A scan already verified (or, with `verify=False`, deliberately did not
-/// verify) every bundle, so verification here always passes.
-fn decide_each(bundles: &[&Bundle], resolver: &mut Resolver) -> Vec<(String, Decision)> {
-    let mut order: Vec<&str> = Vec::new();
-    let mut declaring: std::collections::HashMap<&str, Vec<usize>> = Default::default();
-    for (i, bundle) in bundles.iter().enumerate() {
-        for dag_id in &bundle.manifest.dag_ids {
-            declaring
-                .entry(dag_id.as_str())
-                .or_insert_with(|| {
-                    order.push(dag_id.as_str());
-                    Vec::new()
-                })
-                .push(i);
-        }
-    }
-    order
-        .into_iter()
-        .map(|dag_id| {
-            let indices = &declaring[dag_id];
-            let candidates: Vec<&Bundle> = indices.iter().map(|&i| bundles[i]).collect();
-            let mut decision = decide(&candidates, |v| resolver.resolve(v), |_| Ok(()));
-            // Back from positions among the candidates to indices into `bundles`.
-            if let Some((i, _)) = &mut decision.winner {
-                *i = indices[*i];
-            }
-            for (i, _) in &mut decision.losers {
-                *i = indices[*i];
-            }
-            (dag_id.to_owned(), decision)
-        })
-        .collect()
+    let mut resolver = Resolver::new(resolve);
+    let (kept, decisions) = precedence::decide_found(&all, |v| resolver.resolve(v));
+    resolver.finish()?;
+    let kept_bundles: Vec<&Bundle> = kept.iter().map(|&i| all[i]).collect();
+    let decided = records(py, &kept_bundles, decisions)?;
+    Ok((kept, decided))
 }
 
 /// Find the bundle that runs `dag_id` under the precedence rule
@@ -311,9 +248,8 @@ pub fn find_bundle(
     trusted_signers: Option<SignersArg>,
 ) -> PyResult<RawFind> {
     let mut resolver = Resolver::new(resolve);
-    let options =
-        py.detach(|| options(false, threads, Some(dag_id), cache_dir, trusted_signers))?;
-    let found = py.detach(|| scan::find(&roots, &options, |v| resolver.resolve(v)))?;
+    let options = py.detach(|| options(false, threads, cache_dir, trusted_signers))?;
+    let found = py.detach(|| scan::find(&roots, &dag_id, &options, |v| resolver.resolve(v)))?;
     resolver.finish()?;
     let scan::FindOutput {
         scan: mut out,
@@ -323,10 +259,13 @@ pub fn find_bundle(
     let lost = PyList::empty(py);
     let shadowed = PyList::empty(py);
     for (i, loss) in &decision.losers {
-        let path = out.bundles[*i].path.clone();
+        let bundle = &out.bundles[*i];
         match loss {
-            Loss::Shadowed => shadowed.append(path)?,
-            loss => lost.append(loss_rejection(path, loss))?,
+            Loss::Shadowed => shadowed.append(&bundle.path)?,
+            loss => {
+                let dag_ids = bundle.manifest.dag_ids.clone();
+                lost.append(Rejection::lost(bundle.path.clone(), loss, dag_ids))?;
+            }
         }
     }
     let rest = common(py, &mut out)?;

@@ -226,14 +226,10 @@ fn sha256_prefix_and_whole(
     Ok((head, hasher.finalize().to_vec()))
 }
 
-/// SHA-256 of an in-memory buffer.
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::digest::sha256;
     use std::io::Write;
 
     #[test]

@@ -42,10 +42,11 @@ use ssh_key::public::KeyData;
 use ssh_key::{HashAlg, SshSig};
 
 use crate::error::{Error, ErrorKind, Op, Problem};
-use crate::format::hex::hex;
+use crate::format::digest::hex;
+use crate::format::digest::sha256;
 use crate::fs::trusted_path::{self, Target};
 use crate::verify::allowed_signers::{self, Line};
-use crate::verify::hash::{sha256, WholeFile};
+use crate::verify::hash::WholeFile;
 
 /// The `sshsig` namespace of bundle signatures (`ssh-keygen -Y sign -n afbundle`).
 pub const NAMESPACE: &str = "afbundle";

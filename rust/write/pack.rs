@@ -12,14 +12,13 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::write::atomic::PendingOutput;
-
+use crate::bundle::{read, Bundle};
 use crate::error::{ErrorKind, Op, Result};
-use crate::format::hex::hex;
+use crate::format::digest::hex;
 use crate::format::manifest::{self, MAX_MANIFEST_BYTES};
 use crate::format::trailer::Trailer;
 use crate::fs::file::OpenFile;
-use crate::verify::hash::CHUNK;
+use crate::write::atomic::PendingOutput;
 
 /// Write a bundle at `output` from the executable at `binary`.
 ///
@@ -63,7 +62,7 @@ pub fn pack(
     let metadata_len = manifest.len() as u32;
 
     let input = OpenFile::open(binary)?;
-    let binary_len = match input.trailer() {
+    let binary_len = match read::trailer(&input) {
         Err(ErrorKind::NotABundle(_)) => input.state().size,
         Ok((_, layout)) if replace_footer => layout.source_start,
         Ok(_) => return Err(ErrorKind::Format(
@@ -97,7 +96,7 @@ pub fn pack(
 /// Copy bytes `[0, len)` of `input` to `out`, returning their SHA-256.
 fn copy_hashing(input: &OpenFile, len: u64, out: &mut File) -> Result<[u8; 32], ErrorKind> {
     let mut hasher = Sha256::new();
-    input.copy_prefix(len, out, |chunk| hasher.update(chunk))?;
+    input.copy_range(0, len, out, |chunk| hasher.update(chunk))?;
     Ok(hasher.finalize().into())
 }
 
@@ -110,7 +109,7 @@ fn copy_hashing(input: &OpenFile, len: u64, out: &mut File) -> Result<[u8; 32], 
 /// the umask; never setuid, setgid or sticky. Returns the digest.
 pub fn strip(bundle: &Path, output: &Path) -> Result<[u8; 32]> {
     let input = OpenFile::open(bundle)?;
-    let (trailer, layout) = input.trailer().map_err(|k| k.at(bundle))?;
+    let (trailer, layout) = read::trailer(&input).map_err(|k| k.at(bundle))?;
     let mut out = PendingOutput::create(output, input.state().mode & 0o777)?;
     let digest = copy_hashing(&input, layout.source_start, out.file()).map_err(|k| k.at(bundle))?;
     if digest != trailer.binary_sha256 {
@@ -125,51 +124,29 @@ pub fn strip(bundle: &Path, output: &Path) -> Result<[u8; 32]> {
     Ok(digest)
 }
 
-/// Bytes `[offset, offset + len)` of the bundle `bundle` (re-opened, and
-/// refused unless it is the same file in the same state) written to
-/// `output` atomically, in pieces: no region is ever held in memory whole.
-/// The output is a plain file: mode 0666 limited by the umask.
-pub fn extract_region(
-    bundle: &crate::fs::file::Bundle,
-    offset: u64,
-    len: u64,
-    output: &Path,
-) -> Result<()> {
-    let input = OpenFile::open(&bundle.path)?;
-    input
-        .ensure_state(&bundle.state)
-        .map_err(|k| k.at(&bundle.path))?;
+/// Bytes `[offset, offset + len)` of `bundle` (re-opened, and refused
+/// unless it is the same file in the same state) written to `output`
+/// atomically, in pieces: no region is ever held in memory whole. The
+/// output is a plain file: mode 0666 limited by the umask.
+pub fn extract_region(bundle: &Bundle, offset: u64, len: u64, output: &Path) -> Result<()> {
+    let input = bundle.reopen()?;
     let mut out = PendingOutput::create(output, 0o666)?;
-    copy_region(&input, offset, len, out.file()).map_err(|k| k.at(&bundle.path))?;
+    input
+        .copy_range(offset, len, out.file(), |_| {})
+        .map_err(|k| k.at(&bundle.path))?;
     input.ensure_unchanged().map_err(|k| k.at(&bundle.path))?;
     out.commit()
-}
-
-/// Bytes `[offset, offset + len)` of `input` copied to `out` in pieces.
-pub fn copy_region(
-    input: &OpenFile,
-    offset: u64,
-    len: u64,
-    out: &mut impl Write,
-) -> Result<(), ErrorKind> {
-    let end = offset
-        .checked_add(len)
-        .ok_or_else(|| ErrorKind::Format("region ends beyond 2^64".into()))?;
-    let mut at = offset;
-    while at < end {
-        let chunk = (end - at).min(CHUNK as u64);
-        let buf = input.read_region(at, chunk, Op::Copy)?;
-        out.write_all(&buf)
-            .map_err(|e| ErrorKind::io(Op::WriteCopy, e))?;
-        at += chunk;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::file::read_bundle;
+    use crate::bundle::read_bundle;
+    use crate::verify::Verify;
+
+    fn digest() -> Option<Verify<'static>> {
+        Some(Verify::remembered(None, None))
+    }
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
@@ -186,7 +163,7 @@ mod tests {
         fs::write(&bin, b"\x7fELF-not-really").unwrap();
         let out = dir.path().join("out");
         pack(&bin, &out, META, b"src", false).unwrap();
-        let (b, _) = read_bundle(&out, true, None).unwrap();
+        let (b, _) = read_bundle(&out, digest()).unwrap();
         assert_eq!(b.manifest.dag_ids, ["d"]);
         let m = mode(&bin);
         assert_eq!(mode(&out) & 0o111, 0o111 & (m >> 2 | 0o100));
@@ -206,10 +183,7 @@ mod tests {
         pack(&bin, &out, META, b"", false).unwrap();
         assert_eq!(mode(&out) & 0o7000, 0);
         pack(&bin, &out, META, b"again", false).unwrap();
-        assert_eq!(
-            read_bundle(&out, true, None).unwrap().0.layout.source_len,
-            5
-        );
+        assert_eq!(read_bundle(&out, digest()).unwrap().0.layout.source_len, 5);
         fs::set_permissions(&out, fs::Permissions::from_mode(0o4755)).unwrap();
         let back = dir.path().join("back");
         strip(&out, &back).unwrap();
@@ -252,7 +226,7 @@ mod tests {
         assert!(pack(&once, &twice, META, b"", false).is_err());
         assert!(!twice.exists());
         pack(&once, &twice, META, b"new", true).unwrap();
-        let (b, _) = read_bundle(&twice, true, None).unwrap();
+        let (b, _) = read_bundle(&twice, digest()).unwrap();
         assert_eq!(b.layout.source_start, 6);
     }
 

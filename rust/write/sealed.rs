@@ -11,8 +11,11 @@
 //! What the check covers: the trailer's `binary_sha256` covers the binary
 //! region only (as the spec defines it). A `#!` script's interpreter reads on
 //! past it into the source and manifest regions, which nothing but a
-//! signature covers: with signers ([`seal_signed`]) every byte of the sealed
-//! copy is checked against the signature, so nothing unsigned can run.
+//! signature covers: with signers every byte of the sealed copy is checked
+//! against the signature, so nothing unsigned can run. The check is the one
+//! verification every reader uses ([`crate::verify::verify`]), with digests
+//! computed from the sealed bytes, never remembered; the signature is
+//! checked before the binary region's digest.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -21,24 +24,21 @@ use std::path::Path;
 use rustix::fs::{fcntl_add_seals, memfd_create, MemfdFlags, SealFlags};
 use rustix::io::Errno;
 
+use crate::bundle::{read_open, Bundle};
 use crate::error::{ErrorKind, Op, Result};
-use crate::format::hex::hex;
-use crate::fs::file::{Bundle, OpenFile};
-use crate::verify::signature::{self, TrustedSigners};
+use crate::fs::file::OpenFile;
+use crate::verify::signature::TrustedSigners;
+use crate::verify::{Digests, Verify};
 
-/// Copy the bundle at `path` into a sealed memfd and verify the copy.
+/// Copy the bundle at `path` into a sealed memfd and verify the copy; with
+/// `signers`, also require `PATH.sig` to be a valid signature by one of them
+/// over the sealed bytes (so what runs is exactly what was signed), checked
+/// in the same pass as the binary digest.
 ///
 /// Returns the memfd (close-on-exec) and the bundle as read from it. Fails
 /// with a clear I/O error where memfds or sealing are unavailable; there is
 /// no silent fallback to the on-disk file.
-pub fn seal(path: &Path) -> Result<(OwnedFd, Bundle)> {
-    seal_signed(path, None)
-}
-
-/// [`seal`], and with `signers` also require `PATH.sig` to be a valid
-/// signature by one of them over the sealed bytes (so what runs is exactly
-/// what was signed), computed in the same pass as the binary digest.
-pub fn seal_signed(path: &Path, signers: Option<&TrustedSigners>) -> Result<(OwnedFd, Bundle)> {
+pub fn seal(path: &Path, signers: Option<&TrustedSigners>) -> Result<(OwnedFd, Bundle)> {
     let source = OpenFile::open(path)?;
     let resolved = source.resolved_path(path);
     // What a walk would never read, this must never run.
@@ -80,75 +80,34 @@ pub fn seal_signed(path: &Path, signers: Option<&TrustedSigners>) -> Result<(Own
 
     // Copied as is; the hash is taken below from the sealed copy itself.
     source
-        .copy_prefix(source.state().size, &mut copy, |_| {})
+        .copy_range(0, source.state().size, &mut copy, |_| {})
         .map_err(|k| k.at(&resolved))?;
     source.ensure_unchanged().map_err(|k| k.at(&resolved))?;
     let seals = SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL;
     fcntl_add_seals(&copy, seals)
         .map_err(|e| ErrorKind::io(Op::SealMemfd, e.into()).at(&resolved))?;
 
-    // Verify the sealed bytes themselves: nothing can change them any more.
+    // Verify the sealed bytes themselves: nothing can change them any more,
+    // and nothing remembered vouches for them.
     let duplicate = copy
         .try_clone()
         .map_err(|e| ErrorKind::io(Op::DuplicateMemfd, e).at(&resolved))?;
     let sealed = OpenFile::from_file(duplicate, &resolved)?;
-    let (trailer, layout) = sealed.trailer().map_err(|k| k.at(&resolved))?;
-    // Never through the digest caches: these bytes are checked every time.
-    let (actual, signed_by) = match signers {
-        None => {
-            let actual = sealed
-                .sha256_prefix(layout.source_start)
-                .map_err(|k| k.at(&resolved))?;
-            (actual, None)
-        }
-        Some(signers) => signed_digest(&sealed, &resolved, layout.source_start, signers)
-            .map_err(|k| k.at(&resolved))?,
+    let verify = Verify {
+        digests: Digests::Computed,
+        signers,
     };
-    if actual != trailer.binary_sha256 {
-        return Err(ErrorKind::DigestMismatch {
-            expected: hex(&trailer.binary_sha256),
-            actual: hex(&actual),
-        }
-        .at(&resolved));
-    }
-    let manifest = sealed.manifest(&layout).map_err(|k| k.at(&resolved))?;
-    let bundle = Bundle {
-        path: resolved,
-        // The on-disk file's state, so read_source() and friends work on the
-        // bundle (and refuse if the file has changed since).
-        state: source.state(),
-        trailer,
-        layout,
-        manifest,
-        verified: true,
-        signed_by,
-    };
-    Ok((OwnedFd::from(copy), bundle))
-}
-
-/// The binary region's SHA-256 of `sealed`, after its signature (sidecar of
-/// `resolved`) verified over all of its bytes; and the signer's principals.
-fn signed_digest(
-    sealed: &OpenFile,
-    resolved: &Path,
-    binary_len: u64,
-    signers: &TrustedSigners,
-) -> std::result::Result<([u8; 32], Option<String>), ErrorKind> {
-    let sig = signature::read_sidecar(resolved)?;
-    let signer = signers.authorize(&sig, signature::now())?;
-    let (head, whole) = sealed.digest_whole(signature::whole_file_hash(&sig)?, Some(binary_len))?;
-    signature::verify_digest(&sig, &whole)?;
-    Ok((
-        head.expect("a prefix was asked for"),
-        Some(signer.principals.clone()),
-    ))
+    let (bundle, _) = read_open(&sealed, resolved, Some(verify))?;
+    // The on-disk file's state, so read_source() and friends work on the
+    // bundle (and refuse if the file has changed since).
+    Ok((OwnedFd::from(copy), bundle.as_of(source.state())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::digest::sha256;
     use crate::format::trailer::Trailer;
-    use crate::verify::hash::sha256;
     use rustix::fs::fcntl_get_seals;
     use std::io::Write;
     use std::os::unix::fs::FileExt;
@@ -168,7 +127,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b");
         let bytes = bundle(&path, b"\x7fELF binary");
-        let (fd, b) = seal(&path).unwrap();
+        let (fd, b) = seal(&path, None).unwrap();
         assert!(b.verified);
         assert_eq!(b.manifest.dag_ids, ["d"]);
         let seals = fcntl_get_seals(&fd).unwrap();
@@ -189,10 +148,10 @@ mod tests {
         bundle(&path, b"\x7fELF binary");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         // Not even root may execute a file without any x bit.
-        let err = seal(&path).unwrap_err();
+        let err = seal(&path, None).unwrap_err();
         assert!(matches!(err.kind, ErrorKind::Io { .. }), "{err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert!(seal(&path).is_ok());
+        assert!(seal(&path, None).is_ok());
     }
 
     #[test]
@@ -202,7 +161,7 @@ mod tests {
         bundle(&path, b"\x7fELF binary");
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        assert!(seal(&path).is_ok());
+        assert!(seal(&path, None).is_ok());
     }
 
     #[test]
@@ -212,7 +171,7 @@ mod tests {
         let mut bytes = bundle(&path, b"\x7fELF binary");
         bytes[1] ^= 0xff;
         std::fs::write(&path, &bytes).unwrap();
-        let err = seal(&path).unwrap_err();
+        let err = seal(&path, None).unwrap_err();
         assert!(
             matches!(err.kind, ErrorKind::DigestMismatch { .. }),
             "{err}"

@@ -1,4 +1,8 @@
-//! Lower-case hexadecimal, as digests are written in messages, keys and names.
+//! Digests as values: the SHA-256 of bytes in memory, and lower-case
+//! hexadecimal, as digests are written in messages, keys and names. (Files
+//! are hashed by streaming them: `verify/hash.rs`.)
+
+use sha2::{Digest, Sha256};
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
@@ -9,6 +13,11 @@ pub fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+/// SHA-256 of an in-memory buffer.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 #[cfg(test)]
