@@ -33,7 +33,7 @@ use rustix::io::Errno;
 
 use crate::cache::memory::DigestKey;
 use crate::format::digest::{hex, sha256};
-use crate::fs::trusted_path;
+use crate::fs::trusted_path::{self, PathError};
 
 const ENTRY_MAGIC: &[u8; 8] = b"AFBDC\x002\n";
 /// Largest entry file read (a key holds one path).
@@ -65,6 +65,67 @@ struct Inner {
     euid: u32,
 }
 
+/// Why the persistent cache cannot be used, or an entry not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The cache directory's path is empty.
+    #[error("the cache directory path is empty")]
+    EmptyPath,
+    /// The path breaks the trusted-path rule, or cannot be walked.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// The path is not a directory.
+    #[error("cache path {} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// The directory belongs to someone else.
+    #[error(
+        "cache directory {} is owned by uid {uid}, not by the current user (uid {euid})",
+        path.display()
+    )]
+    NotOwned {
+        /// The directory.
+        path: PathBuf,
+        /// Its owner.
+        uid: u32,
+        /// The current user.
+        euid: u32,
+    },
+    /// Others can write the directory.
+    #[error(
+        "cache directory {} is writable by group or others (mode {mode:o}); anyone who can \
+         write it could vouch for a tampered binary",
+        path.display()
+    )]
+    Writable {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The checked directory cannot be opened for reading.
+    #[error("cannot open cache directory {}: {errno}", path.display())]
+    Open {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        errno: Errno,
+    },
+    /// A shard is missing and cannot be made, or is not a private directory of ours.
+    #[error("cannot use shard {shard:?} of cache directory {}", dir.display())]
+    Shard {
+        /// The shard's name.
+        shard: CString,
+        /// The cache directory.
+        dir: PathBuf,
+    },
+    /// An entry's temporary file cannot be created or written.
+    #[error("cannot write cache entry: {0}")]
+    Write(std::io::Error),
+    /// An entry cannot be renamed into place.
+    #[error("cannot store cache entry: {0}")]
+    Store(Errno),
+}
+
 fn geteuid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
@@ -73,9 +134,9 @@ fn geteuid() -> u32 {
 impl DiskCache {
     /// Create (mode 0700, missing parents too) or open `dir`, refusing one
     /// that anyone but root and the current user could write or redirect.
-    pub fn open(dir: &Path) -> Result<Self, String> {
+    pub fn open(dir: &Path) -> Result<Self, CacheError> {
         if dir.as_os_str().is_empty() {
-            return Err("the cache directory path is empty".into());
+            return Err(CacheError::EmptyPath);
         }
         let euid = geteuid();
         let found = trusted_path::resolve(
@@ -83,7 +144,7 @@ impl DiskCache {
             trusted_path::Target::Directory { create: true },
             "the cache directory",
         )?;
-        check_private(&found.stat, euid, &dir.display().to_string())?;
+        check_private(&found.stat, euid, dir)?;
         // Reopen the directory for reading ("." of an O_PATH descriptor is
         // that same directory).
         let fd = rfs::openat(
@@ -92,7 +153,10 @@ impl DiskCache {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| format!("cannot open cache directory {}: {e}", found.path.display()))?;
+        .map_err(|errno| CacheError::Open {
+            path: found.path.clone(),
+            errno,
+        })?;
         Ok(DiskCache {
             inner: Arc::new(Inner {
                 dir: fd,
@@ -133,7 +197,7 @@ impl DiskCache {
             Err(_) => return None,
         };
         let st = rfs::fstat(&fd).ok()?;
-        check_private(&st, self.inner.euid, "").ok()?;
+        check_private(&st, self.inner.euid, self.dir()).ok()?;
         Some(fd)
     }
 
@@ -160,22 +224,21 @@ impl DiskCache {
     }
 
     /// Store `digest` for `key` (best effort: a failure only costs a future hash).
-    pub fn put(&self, key: &DigestKey, digest: &[u8; 32]) -> Result<(), String> {
+    pub fn put(&self, key: &DigestKey, digest: &[u8; 32]) -> Result<(), CacheError> {
         self.put_value(key, digest)
     }
 
     /// Store `value` (a SHA-256 or SHA-512 digest) for `key` (best effort).
-    pub fn put_value(&self, key: &DigestKey, value: &[u8]) -> Result<(), String> {
+    pub fn put_value(&self, key: &DigestKey, value: &[u8]) -> Result<(), CacheError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let key_bytes = encode_key(key);
         let (shard_name, entry) = Self::entry_name(&key_bytes);
-        let shard = self.shard(&shard_name, true).ok_or_else(|| {
-            format!(
-                "cannot use shard {:?} of cache directory {}",
-                shard_name,
-                self.dir().display()
-            )
-        })?;
+        let shard = self
+            .shard(&shard_name, true)
+            .ok_or_else(|| CacheError::Shard {
+                shard: shard_name.clone(),
+                dir: self.dir().to_path_buf(),
+            })?;
         let mut tmp = TMP_PREFIX.to_vec();
         tmp.extend_from_slice(entry.as_bytes());
         tmp.extend_from_slice(
@@ -190,13 +253,12 @@ impl DiskCache {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rfs::openat(&shard, &*tmp, flags, Mode::from_raw_mode(0o600))
-            .map_err(|e| format!("cannot write cache entry: {e}"))?;
+            .map_err(|e| CacheError::Write(e.into()))?;
         let written = File::from(fd)
             .write_all(&encode_entry(&key_bytes, value))
-            .map_err(|e| format!("cannot write cache entry: {e}"))
+            .map_err(CacheError::Write)
             .and_then(|()| {
-                rfs::renameat(&shard, &*tmp, &shard, &*entry)
-                    .map_err(|e| format!("cannot store cache entry: {e}"))
+                rfs::renameat(&shard, &*tmp, &shard, &*entry).map_err(CacheError::Store)
             });
         if written.is_err() {
             let _ = rfs::unlinkat(&shard, &*tmp, AtFlags::empty());
@@ -207,23 +269,23 @@ impl DiskCache {
     }
 }
 
-/// Refuse a directory that is not ours alone to write (`label` names it).
-fn check_private(st: &Stat, euid: u32, label: &str) -> Result<(), String> {
+/// Refuse a directory (`path` names it) that is not ours alone to write.
+fn check_private(st: &Stat, euid: u32, path: &Path) -> Result<(), CacheError> {
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
-        return Err(format!("cache path {label} is not a directory"));
+        return Err(CacheError::NotADirectory(path.to_path_buf()));
     }
     if st.st_uid != euid {
-        return Err(format!(
-            "cache directory {label} is owned by uid {}, not by the current user (uid {euid})",
-            st.st_uid
-        ));
+        return Err(CacheError::NotOwned {
+            path: path.to_path_buf(),
+            uid: st.st_uid,
+            euid,
+        });
     }
     if st.st_mode & 0o022 != 0 {
-        return Err(format!(
-            "cache directory {label} is writable by group or others (mode {:o}); anyone who can \
-             write it could vouch for a tampered binary",
-            st.st_mode & 0o7777
-        ));
+        return Err(CacheError::Writable {
+            path: path.to_path_buf(),
+            mode: st.st_mode & 0o7777,
+        });
     }
     Ok(())
 }
@@ -407,7 +469,7 @@ mod tests {
     fn a_group_writable_directory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o770)).unwrap();
-        let err = DiskCache::open(dir.path()).unwrap_err();
+        let err = DiskCache::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("writable by group or others"), "{err}");
     }
 
@@ -422,7 +484,9 @@ mod tests {
         let shared = dir.path().join("shared");
         fs::create_dir(&shared).unwrap();
         fs::set_permissions(&shared, fs::Permissions::from_mode(0o775)).unwrap();
-        let err = DiskCache::open(&shared.join("mine")).unwrap_err();
+        let err = DiskCache::open(&shared.join("mine"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not sticky"), "{err}");
         fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
         DiskCache::open(&shared.join("mine")).unwrap();

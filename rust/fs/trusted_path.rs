@@ -76,6 +76,109 @@ fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Why a path cannot be used under the trusted-path rule: who could redirect
+/// it, or what the file system said. `what` names the thing being reached
+/// ("the cache directory"), `path` where the walk was.
+#[derive(Debug, thiserror::Error)]
+pub enum PathError {
+    /// The path is empty.
+    #[error("the path of {what} is empty")]
+    Empty {
+        /// What the path was for.
+        what: &'static str,
+    },
+    /// The path cannot be made absolute.
+    #[error("cannot resolve {}: {source}", path.display())]
+    Absolute {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A system call on the way failed.
+    #[error("cannot {verb} {}: {errno}", path.display())]
+    Io {
+        /// What was attempted ("stat", "read link", ...).
+        verb: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The error.
+        errno: Errno,
+    },
+    /// A directory on the way belongs to someone else.
+    #[error(
+        "directory {} is owned by uid {uid}, neither root nor the current user (uid {euid}), \
+         so they could redirect {what}",
+        path.display()
+    )]
+    DirectoryOwner {
+        /// The directory.
+        path: PathBuf,
+        /// Its owner.
+        uid: u32,
+        /// The current user.
+        euid: u32,
+        /// What it could redirect.
+        what: &'static str,
+    },
+    /// A directory on the way others can write, and not sticky.
+    #[error(
+        "directory {} is writable by group or others and not sticky (mode {mode:o}), so they \
+         could redirect {what}",
+        path.display()
+    )]
+    DirectoryWritable {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// What it could redirect.
+        what: &'static str,
+    },
+    /// A symbolic link on the way belongs to someone else.
+    #[error(
+        "{} (on the way to {what}) is a symbolic link owned by uid {uid}, neither root nor the \
+         current user (uid {euid}); it could lead anywhere",
+        path.display()
+    )]
+    SymlinkOwner {
+        /// The link.
+        path: PathBuf,
+        /// Its owner.
+        uid: u32,
+        /// The current user.
+        euid: u32,
+        /// What it leads to.
+        what: &'static str,
+    },
+    /// An entry of a (sticky) directory others can write belongs to someone else.
+    #[error(
+        "{} (on the way to {what}) is owned by uid {uid} in a directory others can write; it \
+         could lead anywhere",
+        path.display()
+    )]
+    EntryOwner {
+        /// The entry.
+        path: PathBuf,
+        /// Its owner.
+        uid: u32,
+        /// What it leads to.
+        what: &'static str,
+    },
+    /// A component holds a NUL byte.
+    #[error("{} contains a NUL byte", .0.display())]
+    Nul(PathBuf),
+    /// A component that must be a directory is not one.
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// The last component is a directory where a file was asked for.
+    #[error("{} is a directory", .0.display())]
+    IsADirectory(PathBuf),
+    /// A name was swapped between its `stat` and its open.
+    #[error("{} changed while it was opened", .0.display())]
+    Changed(PathBuf),
+}
+
 /// Root or the current user: the only owners whose choices are trusted.
 pub fn is_trusted_owner(uid: u32, euid: u32) -> bool {
     uid == 0 || uid == euid
@@ -83,22 +186,21 @@ pub fn is_trusted_owner(uid: u32, euid: u32) -> bool {
 
 /// Whether a directory may lead us on: owned by root or us, and not
 /// writable by group or others unless sticky (entries then checked one by one).
-fn check_directory(st: &Stat, euid: u32, path: &Path, what: &str) -> Result<(), String> {
+fn check_directory(st: &Stat, euid: u32, path: &Path, what: &'static str) -> Result<(), PathError> {
     if !is_trusted_owner(st.st_uid, euid) {
-        return Err(format!(
-            "directory {} is owned by uid {}, neither root nor the current user (uid {euid}), \
-             so they could redirect {what}",
-            path.display(),
-            st.st_uid
-        ));
+        return Err(PathError::DirectoryOwner {
+            path: path.to_path_buf(),
+            uid: st.st_uid,
+            euid,
+            what,
+        });
     }
     if st.st_mode & 0o022 != 0 && st.st_mode & libc::S_ISVTX == 0 {
-        return Err(format!(
-            "directory {} is writable by group or others and not sticky (mode {:o}), so they \
-             could redirect {what}",
-            path.display(),
-            st.st_mode & 0o7777
-        ));
+        return Err(PathError::DirectoryWritable {
+            path: path.to_path_buf(),
+            mode: st.st_mode & 0o7777,
+            what,
+        });
     }
     Ok(())
 }
@@ -111,40 +213,45 @@ fn check_entry(
     entry: &Stat,
     euid: u32,
     path: &Path,
-    what: &str,
-) -> Result<(), String> {
+    what: &'static str,
+) -> Result<(), PathError> {
     if is_trusted_owner(entry.st_uid, euid) {
         return Ok(());
     }
     if FileType::from_raw_mode(entry.st_mode) == FileType::Symlink {
-        return Err(format!(
-            "{} (on the way to {what}) is a symbolic link owned by uid {}, neither root nor the \
-             current user (uid {euid}); it could lead anywhere",
-            path.display(),
-            entry.st_uid
-        ));
+        return Err(PathError::SymlinkOwner {
+            path: path.to_path_buf(),
+            uid: entry.st_uid,
+            euid,
+            what,
+        });
     }
     if parent.st_mode & 0o022 != 0 {
-        return Err(format!(
-            "{} (on the way to {what}) is owned by uid {} in a directory others can write; it \
-             could lead anywhere",
-            path.display(),
-            entry.st_uid
-        ));
+        return Err(PathError::EntryOwner {
+            path: path.to_path_buf(),
+            uid: entry.st_uid,
+            what,
+        });
     }
     Ok(())
 }
 
 /// Resolve `path` under the trusted-path rule (see the module docs) to what
 /// `target` asks for; `what` names it in messages ("the cache directory").
-pub fn resolve(path: &Path, target: Target, what: &str) -> Result<Resolved, String> {
+pub fn resolve(path: &Path, target: Target, what: &'static str) -> Result<Resolved, PathError> {
     if path.as_os_str().is_empty() {
-        return Err(format!("the path of {what} is empty"));
+        return Err(PathError::Empty { what });
     }
     let euid = geteuid();
-    let abs =
-        std::path::absolute(path).map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
-    let fail = |verb: &str, at: &Path, e: Errno| format!("cannot {verb} {}: {e}", at.display());
+    let abs = std::path::absolute(path).map_err(|source| PathError::Absolute {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let fail = |verb: &'static str, at: &Path, errno: Errno| PathError::Io {
+        verb,
+        path: at.to_path_buf(),
+        errno,
+    };
     let opath = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let root =
         rfs::openat(CWD, "/", opath, Mode::empty()).map_err(|e| fail("open", Path::new("/"), e))?;
@@ -168,8 +275,8 @@ pub fn resolve(path: &Path, target: Target, what: &str) -> Result<Resolved, Stri
         }
         let (parent, parent_st, parent_path, _) = stack.last().expect("root stays");
         let here = parent_path.join(&name);
-        let cname = CString::new(name.as_bytes())
-            .map_err(|_| format!("{} contains a NUL byte", path.display()))?;
+        let cname =
+            CString::new(name.as_bytes()).map_err(|_| PathError::Nul(path.to_path_buf()))?;
         let st = match rfs::statat(parent, &*cname, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(Errno::NOENT)
@@ -222,12 +329,12 @@ pub fn resolve(path: &Path, target: Target, what: &str) -> Result<Resolved, Stri
                     parent: Some((parent, cname)),
                 });
             }
-            _ => return Err(format!("{} is not a directory", here.display())),
+            _ => return Err(PathError::NotADirectory(here)),
         }
     }
     let (fd, stat, last_path, name) = stack.pop().expect("root stays");
     if target == Target::File {
-        return Err(format!("{} is a directory", last_path.display()));
+        return Err(PathError::IsADirectory(last_path));
     }
     let parent = stack.pop().map(|(dir, ..)| (dir, name));
     Ok(Resolved {
@@ -246,12 +353,16 @@ fn open_same(
     flags: OFlags,
     st: &Stat,
     path: &Path,
-) -> Result<OwnedFd, String> {
-    let fd = rfs::openat(dir, &**name, flags, Mode::empty())
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let now = rfs::fstat(&fd).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+) -> Result<OwnedFd, PathError> {
+    let fail = |verb: &'static str, errno: Errno| PathError::Io {
+        verb,
+        path: path.to_path_buf(),
+        errno,
+    };
+    let fd = rfs::openat(dir, &**name, flags, Mode::empty()).map_err(|e| fail("open", e))?;
+    let now = rfs::fstat(&fd).map_err(|e| fail("stat", e))?;
     if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
-        return Err(format!("{} changed while it was opened", path.display()));
+        return Err(PathError::Changed(path.to_path_buf()));
     }
     Ok(fd)
 }
@@ -358,7 +469,9 @@ mod tests {
         fs::create_dir(&shared).unwrap();
         fs::write(shared.join("f"), "x").unwrap();
         fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
-        let err = resolve(&shared.join("f"), Target::File, "the test file").unwrap_err();
+        let err = resolve(&shared.join("f"), Target::File, "the test file")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("is writable by group or others and not sticky")
                 && err.contains("redirect the test file"),
@@ -377,7 +490,9 @@ mod tests {
         fs::write(dir.path().join("f"), "x").unwrap();
         symlink("f", dir.path().join("theirs")).unwrap();
         std::os::unix::fs::lchown(dir.path().join("theirs"), Some(65534), None).unwrap();
-        let err = resolve(&dir.path().join("theirs"), Target::File, "the file").unwrap_err();
+        let err = resolve(&dir.path().join("theirs"), Target::File, "the file")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("symbolic link owned by uid 65534") && err.contains("lead anywhere"),
             "{err}"
@@ -396,7 +511,9 @@ mod tests {
         fs::create_dir(sticky.join("theirs")).unwrap();
         fs::write(sticky.join("theirs/f"), "x").unwrap();
         std::os::unix::fs::chown(sticky.join("theirs"), Some(65534), None).unwrap();
-        let err = resolve(&sticky.join("theirs/f"), Target::File, "f").unwrap_err();
+        let err = resolve(&sticky.join("theirs/f"), Target::File, "f")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("in a directory others can write"), "{err}");
     }
 
@@ -415,18 +532,25 @@ mod tests {
     fn the_wrong_kind_of_last_component_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("f"), "x").unwrap();
-        let err = resolve(dir.path(), Target::File, "f").unwrap_err();
+        let err = resolve(dir.path(), Target::File, "f")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is a directory"), "{err}");
         let err = resolve(
             &dir.path().join("f"),
             Target::Directory { create: false },
             "d",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("is not a directory"), "{err}");
-        let err = resolve(&dir.path().join("f/g"), Target::File, "f").unwrap_err();
+        let err = resolve(&dir.path().join("f/g"), Target::File, "f")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is not a directory"), "{err}");
-        let err = resolve(&dir.path().join("missing"), Target::File, "f").unwrap_err();
+        let err = resolve(&dir.path().join("missing"), Target::File, "f")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("No such file"), "{err}");
         assert!(!dir.path().join("missing").exists());
     }
@@ -447,7 +571,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         symlink("b", dir.path().join("a")).unwrap();
         symlink("a", dir.path().join("b")).unwrap();
-        let err = resolve(&dir.path().join("a"), Target::File, "f").unwrap_err();
+        let err = resolve(&dir.path().join("a"), Target::File, "f")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("symbolic links"), "{err}");
     }
 

@@ -245,7 +245,7 @@ pub fn read_bundle(
 /// missing), or `None` when it can.
 #[pyfunction]
 pub fn check_cache_dir(py: Python<'_>, cache_dir: PathBuf) -> Option<String> {
-    py.detach(|| DiskCache::open(&cache_dir).err())
+    py.detach(|| DiskCache::open(&cache_dir).err().map(|e| e.to_string()))
 }
 
 /// Forget every digest the in-process cache holds.

@@ -81,8 +81,8 @@ impl TrustedSigners {
     /// is never opened.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let refused = |why: String| Problem::SignersFile.with(why).at(path);
-        let found =
-            trusted_path::resolve(path, Target::File, "the signer file").map_err(refused)?;
+        let found = trusted_path::resolve(path, Target::File, "the signer file")
+            .map_err(|e| refused(e.to_string()))?;
         check_trusted_file(&found.stat, &found.path).map_err(refused)?;
         let (dir, name) = found
             .parent
