@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A field-less enum whose variants each have a stable name, with the list of
 /// them: the name is written once, next to its variant.
@@ -453,13 +453,6 @@ pub struct Error {
     pub path: PathBuf,
     /// What went wrong.
     pub kind: ErrorKind,
-}
-
-impl Error {
-    /// The path this error is about.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl fmt::Display for Error {

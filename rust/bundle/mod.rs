@@ -46,7 +46,7 @@ impl Bundle {
     /// also covers the manifest read), else only proven unchanged since the
     /// open. The hashing work is added to `cost` whether or not verification
     /// passes.
-    pub fn read(
+    pub(crate) fn read(
         open: &OpenFile,
         path: PathBuf,
         (trailer, layout): (Trailer, Layout),
@@ -75,14 +75,14 @@ impl Bundle {
 
     /// Record that this bundle, read unverified, has since been verified
     /// (`find` verifies lazily, in precedence order).
-    pub fn set_verified(&mut self, signed_by: Option<String>) {
+    pub(crate) fn set_verified(&mut self, signed_by: Option<String>) {
         self.verified = true;
         self.signed_by = signed_by;
     }
 
     /// The same bundle, standing for the file in `state` (a sealed copy
     /// stands for the file it was copied from, verified in that state).
-    pub fn as_of(self, state: FileState) -> Self {
+    pub(crate) fn standing_for(self, state: FileState) -> Self {
         Bundle { state, ..self }
     }
 
@@ -123,7 +123,7 @@ impl Bundle {
 
 /// Read the bundle `open` has (named `path`, its resolved path): trailer,
 /// manifest, and with `verify` the one verification.
-pub fn read_open(
+pub(crate) fn read_open(
     open: &OpenFile,
     path: PathBuf,
     verify: Option<Verify<'_>>,

@@ -31,12 +31,12 @@ use crate::bundle::Bundle;
 use crate::error::Error;
 
 /// The reason given when a candidate has no usable schema version (upstream's wording).
-pub const MISSING_SCHEMA_VERSION: &str = "missing or invalid sdk.supervisor_schema_version";
+pub(crate) const MISSING_SCHEMA_VERSION: &str = "missing or invalid sdk.supervisor_schema_version";
 
 crate::error::names! {
     /// The kinds of a loss decided here rather than by a failed verification
     /// (whose kind is its [`crate::error::Kind`]): `_core.DECISION_KINDS`.
-    pub enum LossKind {
+    pub(crate) enum LossKind {
         /// No usable `sdk.supervisor_schema_version`, or the resolver refused it.
         Schema => "schema",
         /// An earlier candidate won.
@@ -102,7 +102,8 @@ impl Decision {
     }
 
     /// Candidates that lost to the winner (declared the dag_id after it).
-    pub fn shadowed(&self) -> impl Iterator<Item = usize> + '_ {
+    #[cfg(test)]
+    pub(crate) fn shadowed(&self) -> impl Iterator<Item = usize> + '_ {
         self.losers
             .iter()
             .filter(|(_, loss)| matches!(loss, Loss::Shadowed))
@@ -116,7 +117,7 @@ impl Decision {
 /// `resolve` maps a declared schema version to the canonical one or refuses
 /// it; `verify` checks candidate `i` (called only for candidates that
 /// survived the schema checks, in order, until one passes).
-pub fn decide<R, V>(candidates: &[&Bundle], mut resolve: R, mut verify: V) -> Decision
+pub(crate) fn decide<R, V>(candidates: &[&Bundle], mut resolve: R, mut verify: V) -> Decision
 where
     R: FnMut(&str) -> Result<String, String>,
     V: FnMut(usize) -> Result<(), Error>,
@@ -158,11 +159,11 @@ where
 /// is the same file, and counts once, at its first position in precedence
 /// order.
 #[derive(Debug, Default)]
-pub struct Sightings(HashSet<(u64, u64)>);
+pub(crate) struct Sightings(HashSet<(u64, u64)>);
 
 impl Sightings {
     /// Whether the file with this identity is met for the first time.
-    pub fn first(&mut self, identity: (u64, u64)) -> bool {
+    pub(crate) fn first(&mut self, identity: (u64, u64)) -> bool {
         self.0.insert(identity)
     }
 }

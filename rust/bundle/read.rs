@@ -12,7 +12,7 @@ use crate::fs::file::{OpenFile, Tail};
 
 /// How many bytes [`tail`] reads from the end of a file: the trailer plus a
 /// manifest of up to 4 KiB minus 64 bytes.
-pub const TAIL_READ: u64 = 4096;
+pub(crate) const TAIL_READ: u64 = 4096;
 
 fn too_short() -> ErrorKind {
     ErrorKind::NotABundle("file is shorter than the 64-byte trailer".into())
@@ -40,7 +40,7 @@ pub fn trailer(open: &OpenFile) -> Result<(Trailer, Layout), ErrorKind> {
 /// `pread`, and validate the trailer in them (spec steps 1-5). On a network
 /// file system every read is a round trip; the tail usually holds the
 /// manifest too, for [`manifest_in`].
-pub fn tail(open: &OpenFile) -> Result<(Trailer, Layout, Tail), ErrorKind> {
+pub(crate) fn tail(open: &OpenFile) -> Result<(Trailer, Layout, Tail), ErrorKind> {
     let size = open.state().size;
     if size < TRAILER_SIZE as u64 {
         return Err(too_short());
@@ -57,7 +57,11 @@ pub fn tail(open: &OpenFile) -> Result<(Trailer, Layout, Tail), ErrorKind> {
 
 /// The manifest (spec step 7), from `tail` when it holds the whole region,
 /// else read with one more `pread`.
-pub fn manifest_in(open: &OpenFile, layout: &Layout, tail: &Tail) -> Result<Manifest, ErrorKind> {
+pub(crate) fn manifest_in(
+    open: &OpenFile,
+    layout: &Layout,
+    tail: &Tail,
+) -> Result<Manifest, ErrorKind> {
     match tail.region(layout.metadata_start, layout.metadata_len) {
         Some(bytes) => manifest::parse(bytes),
         None => self::manifest(open, layout),
@@ -65,7 +69,7 @@ pub fn manifest_in(open: &OpenFile, layout: &Layout, tail: &Tail) -> Result<Mani
 }
 
 /// Read and parse the manifest region (spec step 7).
-pub fn manifest(open: &OpenFile, layout: &Layout) -> Result<Manifest, ErrorKind> {
+pub(crate) fn manifest(open: &OpenFile, layout: &Layout) -> Result<Manifest, ErrorKind> {
     if layout.metadata_len > manifest::MAX_MANIFEST_BYTES {
         return Err(ErrorKind::Manifest(format!(
             "metadata_len={} exceeds the {}-byte manifest limit",

@@ -95,13 +95,13 @@ pub enum ScanError {
 /// [`decide`]. The rest are opened again when their turn comes, which costs
 /// an `O_PATH` open, a reopen and an `fstat`: one dag_id is rarely declared
 /// by more than a handful of bundles.
-pub const MAX_KEPT_OPEN: usize = 64;
+pub(crate) const MAX_KEPT_OPEN: usize = 64;
 
 /// How many candidate descriptors this process may keep open during a find:
 /// an eighth of the soft `RLIMIT_NOFILE`, at most [`MAX_KEPT_OPEN`] (the
 /// rest of the limit is left to the walk's directories and reads and to
 /// the caller).
-pub fn kept_open_budget() -> usize {
+pub(crate) fn kept_open_budget() -> usize {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -39,7 +39,7 @@ const ENTRY_MAGIC: &[u8; 8] = b"AFBDC\x002\n";
 /// Largest entry file read (a key holds one path).
 const MAX_ENTRY: u64 = 8192;
 /// Entries kept per shard before the oldest are evicted (256 shards).
-pub const SHARD_CAPACITY: usize = 64;
+pub(crate) const SHARD_CAPACITY: usize = 64;
 /// Length of an entry's file name inside its shard (hex of 15 bytes).
 const ENTRY_NAME_LEN: usize = 30;
 /// Prefix of the temporary file an entry is written to before the rename.
@@ -169,7 +169,7 @@ impl DiskCache {
 
     /// The path the directory was opened by (for messages; the handle never
     /// resolves it again).
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.inner.path
     }
 
@@ -202,13 +202,13 @@ impl DiskCache {
     }
 
     /// The digest stored for `key`, if a valid entry exists.
-    pub fn get(&self, key: &DigestKey) -> Option<[u8; 32]> {
+    pub(crate) fn get(&self, key: &DigestKey) -> Option<[u8; 32]> {
         self.get_value(key, 32)?.try_into().ok()
     }
 
     /// The `len`-byte value stored for `key` (a SHA-256 or SHA-512 digest),
     /// if a valid entry holds one.
-    pub fn get_value(&self, key: &DigestKey, len: usize) -> Option<Vec<u8>> {
+    pub(crate) fn get_value(&self, key: &DigestKey, len: usize) -> Option<Vec<u8>> {
         let key_bytes = encode_key(key);
         let (shard, entry) = Self::entry_name(&key_bytes);
         let shard = self.shard(&shard, false)?;
@@ -224,12 +224,12 @@ impl DiskCache {
     }
 
     /// Store `digest` for `key` (best effort: a failure only costs a future hash).
-    pub fn put(&self, key: &DigestKey, digest: &[u8; 32]) -> Result<(), CacheError> {
+    pub(crate) fn put(&self, key: &DigestKey, digest: &[u8; 32]) -> Result<(), CacheError> {
         self.put_value(key, digest)
     }
 
     /// Store `value` (a SHA-256 or SHA-512 digest) for `key` (best effort).
-    pub fn put_value(&self, key: &DigestKey, value: &[u8]) -> Result<(), CacheError> {
+    pub(crate) fn put_value(&self, key: &DigestKey, value: &[u8]) -> Result<(), CacheError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let key_bytes = encode_key(key);
         let (shard_name, entry) = Self::entry_name(&key_bytes);

@@ -14,21 +14,21 @@ use lru::LruCache;
 use crate::fs::file::FileState;
 
 /// Entries kept before the least recently used is evicted.
-pub const CAPACITY: usize = 4096;
+pub(crate) const CAPACITY: usize = 4096;
 
 /// What a digest is remembered under: one region of one file in one state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct DigestKey {
+pub(crate) struct DigestKey {
     /// Resolved path of the file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Length of the hashed region (`[0, region_len)`: the binary region,
     /// or the whole file for a whole-file digest).
-    pub region_len: u64,
+    pub(crate) region_len: u64,
     /// The file's state, as `fstat` of the descriptor hashed saw it.
-    pub state: FileState,
+    pub(crate) state: FileState,
     /// The digest the trailer claims: a rewritten trailer misses even when
     /// coarse timestamps leave the `fstat` fields unchanged.
-    pub expected: [u8; 32],
+    pub(crate) expected: [u8; 32],
 }
 
 type Lru = LruCache<DigestKey, [u8; 32]>;
@@ -48,23 +48,23 @@ fn cache() -> MutexGuard<'static, Lru> {
 }
 
 /// The digest recorded for `key`, if any (and mark it recently used).
-pub fn get(key: &DigestKey) -> Option<[u8; 32]> {
+pub(crate) fn get(key: &DigestKey) -> Option<[u8; 32]> {
     cache().get(key).copied()
 }
 
 /// Record the digest of the binary region for `key`.
-pub fn put(key: DigestKey, digest: [u8; 32]) {
+pub(crate) fn put(key: DigestKey, digest: [u8; 32]) {
     cache().put(key, digest);
 }
 
 /// The cache's lock, held across `fork()` so that a child never inherits it
 /// locked by a thread that does not exist there (see `pool.rs`).
-pub struct ForkGuard {
+pub(crate) struct ForkGuard {
     _held: MutexGuard<'static, Lru>,
 }
 
 /// Take the cache's lock for the duration of a `fork()`.
-pub fn lock_for_fork() -> ForkGuard {
+pub(crate) fn lock_for_fork() -> ForkGuard {
     ForkGuard { _held: cache() }
 }
 
@@ -76,14 +76,14 @@ pub fn lock_for_fork() -> ForkGuard {
 /// later bytes. Only once the clock has moved past that tick can every later
 /// modification show in the key; until then nothing is remembered (the file
 /// is simply hashed again next time).
-pub fn may_remember(key: &DigestKey) -> bool {
+pub(crate) fn may_remember(key: &DigestKey) -> bool {
     let (mtime_ns, ctime_ns) = (key.state.mtime_ns, key.state.ctime_ns);
     let granularity = timestamp_granularity_ns(mtime_ns, ctime_ns);
     settled(mtime_ns, ctime_ns, realtime_ns(), granularity)
 }
 
 /// Whether `now_ns` is at least `granularity_ns` past both timestamps.
-pub fn settled(mtime_ns: i128, ctime_ns: i128, now_ns: i128, granularity_ns: i128) -> bool {
+pub(crate) fn settled(mtime_ns: i128, ctime_ns: i128, now_ns: i128, granularity_ns: i128) -> bool {
     now_ns - mtime_ns.max(ctime_ns) >= granularity_ns
 }
 
@@ -92,7 +92,7 @@ pub fn settled(mtime_ns: i128, ctime_ns: i128, now_ns: i128, granularity_ns: i12
 /// 1-2 s timestamps, and FAT's 2 s), else twice the resolution of the
 /// coarse clock the kernel stamps files with (a fine-grained stamp may run
 /// ahead of the coarse clock by up to one tick).
-pub fn timestamp_granularity_ns(mtime_ns: i128, ctime_ns: i128) -> i128 {
+pub(crate) fn timestamp_granularity_ns(mtime_ns: i128, ctime_ns: i128) -> i128 {
     const SECOND: i128 = 1_000_000_000;
     if mtime_ns % SECOND == 0 && ctime_ns % SECOND == 0 {
         return 2 * SECOND;

@@ -16,7 +16,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// SHA-256 of an in-memory buffer.
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 

@@ -35,13 +35,13 @@ use crate::error::ErrorKind;
 use crate::format::yaml11::{self, Reading};
 
 /// Largest manifest this reader accepts, in bytes.
-pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 /// Deepest nesting of collections accepted.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 /// Most YAML nodes (scalars and collections) accepted.
-pub const MAX_NODES: usize = 1_000_000;
+pub(crate) const MAX_NODES: usize = 1_000_000;
 /// Most [`RetypedKey`]s kept for one manifest (the first ones in document order).
-pub const MAX_RETYPED: usize = 1000;
+pub(crate) const MAX_RETYPED: usize = 1000;
 
 /// A YAML value with its mapping order and key types preserved.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,9 +66,10 @@ pub enum Value {
     Map(Vec<(Value, Value)>),
 }
 
+#[cfg(test)]
 impl Value {
     /// The value of string key `key` in a mapping.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
         match self {
             Value::Map(entries) => entries.iter().rev().find_map(|(k, v)| match k {
                 Value::String(s) if s == key => Some(v),
@@ -77,9 +78,11 @@ impl Value {
             _ => None,
         }
     }
+}
 
+impl Value {
     /// A word for the type, for error messages ("a string", "a sequence").
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
@@ -93,7 +96,7 @@ impl Value {
     }
 
     /// In words, as [`Reading::describe`] puts the YAML 1.1 reading.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Value::String(s) => format!("the string {}", yaml11::python_str(s)),
             Value::Bool(b) => format!("the boolean {b}"),
@@ -120,7 +123,7 @@ impl Value {
     ///
     /// Keys of one type sort naturally (strings byte-wise); mixed key types
     /// sort by type first, so the order is total and deterministic.
-    pub fn canonical(self) -> Value {
+    pub(crate) fn canonical(self) -> Value {
         match self {
             Value::Seq(items) => Value::Seq(items.into_iter().map(Value::canonical).collect()),
             Value::Map(entries) => {
@@ -175,7 +178,7 @@ pub struct Manifest {
 
 impl Manifest {
     /// Whether this manifest declares `dag_id`.
-    pub fn declares(&self, dag_id: &str) -> bool {
+    pub(crate) fn declares(&self, dag_id: &str) -> bool {
         self.dag_ids.iter().any(|d| d == dag_id)
     }
 }

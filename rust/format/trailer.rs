@@ -137,7 +137,7 @@ impl Trailer {
 }
 
 /// Whether the last 8 bytes of `raw` are the bundle magic.
-pub fn has_magic(raw: &[u8; TRAILER_SIZE]) -> bool {
+pub(crate) fn has_magic(raw: &[u8; TRAILER_SIZE]) -> bool {
     raw[56..64] == MAGIC
 }
 

@@ -15,7 +15,7 @@ use std::fmt;
 
 /// What PyYAML makes of one scalar.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Reading {
+pub(crate) enum Reading {
     /// A `str`, with the scalar's text.
     Str,
     /// `None`.
@@ -42,12 +42,12 @@ pub enum Reading {
 
 impl Reading {
     /// Whether Python gets a `str` (what a dag_id is compared with).
-    pub fn is_str(&self) -> bool {
+    pub(crate) fn is_str(&self) -> bool {
         matches!(self, Reading::Str)
     }
 
     /// In words, for the scalar `text`: "the string 'on'", "the boolean true".
-    pub fn describe(&self, text: &str) -> String {
+    pub(crate) fn describe(&self, text: &str) -> String {
         match self {
             Reading::Str => format!("the string {}", python_str(text)),
             other => other.to_string(),
@@ -56,7 +56,7 @@ impl Reading {
 }
 
 /// Python's `repr()` of a str, near enough for a message.
-pub fn python_str(text: &str) -> String {
+pub(crate) fn python_str(text: &str) -> String {
     let inner: String = text.chars().flat_map(char::escape_debug).collect();
     if text.contains('\'') && !text.contains('"') {
         format!("\"{inner}\"").replace("\\'", "'")
@@ -104,7 +104,7 @@ fn python_float(x: f64) -> String {
 
 /// The tag PyYAML resolves for a plain scalar (its implicit resolvers, in order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Implicit {
+pub(crate) enum Implicit {
     /// `tag:yaml.org,2002:bool`
     Bool,
     /// `tag:yaml.org,2002:float`
@@ -124,7 +124,7 @@ pub enum Implicit {
 }
 
 /// Resolve a plain scalar's text as PyYAML's `Resolver` does.
-pub fn resolve(text: &str) -> Implicit {
+pub(crate) fn resolve(text: &str) -> Implicit {
     // Python's `$` also matches before one final newline (reachable only
     // through the non-specific tag `! "..."`).
     let s = text.strip_suffix('\n').unwrap_or(text).as_bytes();
@@ -150,7 +150,7 @@ pub fn resolve(text: &str) -> Implicit {
 /// How PyYAML reads a scalar with tag `tag` (`None` or `!` for plain/implicit
 /// resolution, else the full tag) and text `text`; `implicit` is whether the
 /// scalar is plain (or tagged `!`), so resolution applies.
-pub fn read(text: &str, tag: Option<&str>, implicit: bool) -> Reading {
+pub(crate) fn read(text: &str, tag: Option<&str>, implicit: bool) -> Reading {
     let tag = match tag {
         Some(t) if t != "!" => t.strip_prefix("tag:yaml.org,2002:").unwrap_or(t),
         _ if implicit || tag == Some("!") => match resolve(text) {

@@ -28,10 +28,10 @@ use crate::fs::trusted_path::{self, ReopenError};
 
 /// Largest region read into memory whole ([`OpenFile::read_region`]); larger
 /// ones are streamed ([`OpenFile::copy_range`]).
-pub const MAX_IN_MEMORY: u64 = 1 << 30;
+pub(crate) const MAX_IN_MEMORY: u64 = 1 << 30;
 
 /// Bytes read and written per piece by [`OpenFile::copy_range`].
-pub const COPY_CHUNK: u64 = 1 << 20;
+pub(crate) const COPY_CHUNK: u64 = 1 << 20;
 
 /// The `fstat` fields that identify one state of a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,12 +52,12 @@ pub struct FileState {
 
 impl FileState {
     /// The file's identity, whatever its state: `(st_dev, st_ino)`.
-    pub fn identity(&self) -> (u64, u64) {
+    pub(crate) fn identity(&self) -> (u64, u64) {
         (self.dev, self.ino)
     }
 
     /// The state a `stat` call reported.
-    pub fn of_stat(st: &rustix::fs::Stat) -> Self {
+    pub(crate) fn of_stat(st: &rustix::fs::Stat) -> Self {
         FileState {
             mode: st.st_mode,
             dev: st.st_dev,
@@ -82,7 +82,7 @@ impl FileState {
 
 /// The last bytes of a file, as [`OpenFile::read_tail`] read them.
 #[derive(Debug)]
-pub struct Tail {
+pub(crate) struct Tail {
     /// Offset of `bytes[0]` in the file.
     start: u64,
     bytes: Vec<u8>,
@@ -90,12 +90,12 @@ pub struct Tail {
 
 impl Tail {
     /// The whole tail.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
     /// Bytes `[offset, offset + len)` of the file, if the tail holds all of them.
-    pub fn region(&self, offset: u64, len: u64) -> Option<&[u8]> {
+    pub(crate) fn region(&self, offset: u64, len: u64) -> Option<&[u8]> {
         let from = usize::try_from(offset.checked_sub(self.start)?).ok()?;
         let to = from.checked_add(usize::try_from(len).ok()?)?;
         self.bytes.get(from..to)
@@ -135,7 +135,7 @@ impl OpenFile {
     /// entry of the walked directory itself: a FIFO put there by someone who
     /// can write that directory (opened non-blocking, never read or waited
     /// on, and refused by its `fstat`) or a device node (only root can make one).
-    pub fn open_at(dir: BorrowedFd<'_>, name: &CStr, path: &Path) -> Result<Self> {
+    pub(crate) fn open_at(dir: BorrowedFd<'_>, name: &CStr, path: &Path) -> Result<Self> {
         let flags =
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         match rustix::fs::openat(dir, name, flags, Mode::empty()) {
@@ -182,7 +182,7 @@ impl OpenFile {
     /// that is a symlink (to a bundle, legitimately) is opened as
     /// [`OpenFile::open`] does, so nothing but a regular file is ever opened
     /// through a link.
-    pub fn open_at_stat(
+    pub(crate) fn open_at_stat(
         dir: BorrowedFd<'_>,
         name: &CStr,
         path: &Path,
@@ -201,7 +201,7 @@ impl OpenFile {
     }
 
     /// Wrap an already open file (it must be a regular file).
-    pub fn from_file(file: File, path: &Path) -> Result<Self> {
+    pub(crate) fn from_file(file: File, path: &Path) -> Result<Self> {
         let meta = file
             .metadata()
             .map_err(|e| ErrorKind::io(Op::Stat, e).at(path))?;
@@ -228,7 +228,7 @@ impl OpenFile {
     /// `pread`. On a network file system every read is a round trip; a
     /// bundle's tail usually holds its trailer and manifest. `op` names the
     /// read in errors.
-    pub fn read_tail(&self, max: u64, op: Op) -> Result<Tail, ErrorKind> {
+    pub(crate) fn read_tail(&self, max: u64, op: Op) -> Result<Tail, ErrorKind> {
         let size = self.state.size;
         let start = size - size.min(max);
         let len = usize::try_from(size - start).unwrap_or(0);
@@ -361,7 +361,7 @@ impl OpenFile {
 
 /// Resolve symlinks and make `path` absolute; fall back to an absolute
 /// spelling if the file vanished meanwhile.
-pub fn resolve(path: &Path) -> PathBuf {
+pub(crate) fn resolve(path: &Path) -> PathBuf {
     std::fs::canonicalize(path)
         .unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
@@ -370,7 +370,7 @@ impl OpenFile {
     /// The absolute, symlink-free path of the file this descriptor has open
     /// (from `/proc/self/fd`, so it names the file actually read even if
     /// `path` was re-pointed meanwhile); [`resolve`] where `/proc` cannot say.
-    pub fn resolved_path(&self, path: &Path) -> PathBuf {
+    pub(crate) fn resolved_path(&self, path: &Path) -> PathBuf {
         let link = format!("/proc/self/fd/{}", self.file.as_raw_fd());
         match std::fs::read_link(link) {
             Ok(target)
@@ -386,7 +386,7 @@ impl OpenFile {
     /// Whether the caller may execute the file this descriptor has open
     /// (`faccessat` on `/proc/self/fd/N`: the real uid's permission on this
     /// very inode, not on whatever the path names now).
-    pub fn executable(&self) -> bool {
+    pub(crate) fn executable(&self) -> bool {
         let link = format!("/proc/self/fd/{}", self.file.as_raw_fd());
         match rustix::fs::accessat(
             rustix::fs::CWD,
@@ -402,7 +402,7 @@ impl OpenFile {
 
     /// Fail unless this descriptor has the same file, in the same state,
     /// as `expected` (device, inode, size, times, mode).
-    pub fn ensure_state(&self, expected: &FileState) -> Result<(), ErrorKind> {
+    pub(crate) fn ensure_state(&self, expected: &FileState) -> Result<(), ErrorKind> {
         if &self.state != expected {
             return Err(ErrorKind::changed(
                 Stage::Open,

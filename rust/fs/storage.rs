@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Where a root lives, as far as latency is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Storage {
+pub(crate) enum Storage {
     /// A local disk or memory file system (ext4, xfs, btrfs, tmpfs, overlay, ...).
     Local,
     /// A network or user-space file system, named for messages.
@@ -19,7 +19,7 @@ impl Storage {
     /// them from the lookup (`AT_STATX_DONT_SYNC`, the walk's `StatHow`):
     /// FUSE. Not NFS, SMB or Ceph, whose
     /// `AT_STATX_DONT_SYNC` answers from an attribute cache of any age.
-    pub fn lookups_bring_attributes(self) -> bool {
+    pub(crate) fn lookups_bring_attributes(self) -> bool {
         self == Storage::Network("fuse")
     }
 }
@@ -45,7 +45,7 @@ const NETWORK_MAGICS: &[(u64, &str)] = &[
 ];
 
 /// Classify a `statfs` `f_type`.
-pub fn storage_of_magic(f_type: u64) -> Storage {
+pub(crate) fn storage_of_magic(f_type: u64) -> Storage {
     NETWORK_MAGICS
         .iter()
         .find(|(magic, _)| *magic == f_type)
@@ -54,7 +54,7 @@ pub fn storage_of_magic(f_type: u64) -> Storage {
 
 /// What `path` lives on. A path that does not exist (yet) is looked up
 /// through its nearest existing ancestor; if even that fails, it is local.
-pub fn storage(path: &Path) -> Storage {
+pub(crate) fn storage(path: &Path) -> Storage {
     for p in path.ancestors() {
         let p = if p.as_os_str().is_empty() {
             Path::new(".")
@@ -75,12 +75,12 @@ pub fn storage(path: &Path) -> Storage {
 
 /// Whether the mount `fd` is on has `noexec` (`statfs` `f_flags`
 /// `ST_NOEXEC`): nothing on it may be executed, by anyone.
-pub fn noexec(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<bool> {
+pub(crate) fn noexec(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<bool> {
     Ok(has_noexec(&rustix::fs::fstatvfs(fd)?))
 }
 
 /// [`noexec`] for the mount `path` leads to (symlinks followed).
-pub fn noexec_at(path: &Path) -> std::io::Result<bool> {
+pub(crate) fn noexec_at(path: &Path) -> std::io::Result<bool> {
     Ok(has_noexec(&rustix::fs::statvfs(path)?))
 }
 

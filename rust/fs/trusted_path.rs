@@ -46,7 +46,7 @@ const MAX_CREATIONS: usize = 256;
 
 /// What the last component of a path must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// A directory; with `create`, missing directories are made (mode 0700).
     Directory {
         /// Create missing components.
@@ -58,17 +58,17 @@ pub enum Target {
 
 /// A path resolved under the trusted-path rule.
 #[derive(Debug)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// The last component, opened `O_PATH` (never for reading).
-    pub fd: OwnedFd,
+    pub(crate) fd: OwnedFd,
     /// The `fstat` of [`Resolved::fd`].
-    pub stat: Stat,
+    pub(crate) stat: Stat,
     /// The absolute, symlink-free path as walked (for messages and as the
     /// file's name; never resolved again).
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The directory holding the last component (`O_PATH`) and its name
     /// there; `None` for `/` itself.
-    pub parent: Option<(OwnedFd, CString)>,
+    pub(crate) parent: Option<(OwnedFd, CString)>,
 }
 
 fn geteuid() -> u32 {
@@ -180,7 +180,7 @@ pub enum PathError {
 }
 
 /// Root or the current user: the only owners whose choices are trusted.
-pub fn is_trusted_owner(uid: u32, euid: u32) -> bool {
+pub(crate) fn is_trusted_owner(uid: u32, euid: u32) -> bool {
     uid == 0 || uid == euid
 }
 
@@ -238,7 +238,11 @@ fn check_entry(
 
 /// Resolve `path` under the trusted-path rule (see the module docs) to what
 /// `target` asks for; `what` names it in messages ("the cache directory").
-pub fn resolve(path: &Path, target: Target, what: &'static str) -> Result<Resolved, PathError> {
+pub(crate) fn resolve(
+    path: &Path,
+    target: Target,
+    what: &'static str,
+) -> Result<Resolved, PathError> {
     if path.as_os_str().is_empty() {
         return Err(PathError::Empty { what });
     }
@@ -379,7 +383,7 @@ fn components(path: &Path) -> VecDeque<OsString> {
 
 /// Why [`reopen_regular`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReopenError {
+pub(crate) enum ReopenError {
     /// The open failed.
     Open(Errno),
     /// The `fstat` of the new descriptor failed (fallback only).
@@ -407,7 +411,7 @@ impl std::fmt::Display for ReopenError {
 /// with `fallback` flags added (`O_NOFOLLOW` where the name must not be a
 /// link) and must be the same inode; a FIFO renamed there in between would
 /// be opened non-blocking, never read.
-pub fn reopen_regular<P: rustix::path::Arg>(
+pub(crate) fn reopen_regular<P: rustix::path::Arg>(
     located: &OwnedFd,
     st: &Stat,
     dir: BorrowedFd<'_>,

@@ -17,7 +17,7 @@ use crate::verify::Verify;
 
 /// One bundle file, as read through a single open descriptor. Immutable.
 #[pyclass(frozen, name = "Bundle", module = "afbundle._core")]
-pub struct PyBundle {
+pub(crate) struct PyBundle {
     pub(crate) inner: Bundle,
     pub(crate) resolved_schema_version: Option<String>,
 }
@@ -220,7 +220,7 @@ impl PyBundle {
 /// `PATH.sig` to be a valid signature by one of them.
 #[pyfunction]
 #[pyo3(signature = (path, *, verify = true, cache_dir = None, trusted_signers = None))]
-pub fn read_bundle(
+pub(crate) fn read_bundle(
     py: Python<'_>,
     path: PathBuf,
     verify: bool,
@@ -244,19 +244,19 @@ pub fn read_bundle(
 /// Why `cache_dir` cannot hold a persistent digest cache (created if
 /// missing), or `None` when it can.
 #[pyfunction]
-pub fn check_cache_dir(py: Python<'_>, cache_dir: PathBuf) -> Option<String> {
+pub(crate) fn check_cache_dir(py: Python<'_>, cache_dir: PathBuf) -> Option<String> {
     py.detach(|| DiskCache::open(&cache_dir).err().map(|e| e.to_string()))
 }
 
 /// Forget every digest the in-process cache holds.
 #[pyfunction]
-pub fn clear_digest_cache() {
+pub(crate) fn clear_digest_cache() {
     cache::clear();
 }
 
 /// Number of digests the in-process cache holds.
 #[pyfunction]
-pub fn digest_cache_len() -> usize {
+pub(crate) fn digest_cache_len() -> usize {
     cache::len()
 }
 
@@ -265,7 +265,7 @@ pub fn digest_cache_len() -> usize {
 /// and leaves the process usable.
 #[pyfunction]
 #[pyo3(signature = (in_worker_thread = false))]
-pub fn _panic_for_tests(py: Python<'_>, in_worker_thread: bool) -> PyResult<()> {
+pub(crate) fn _panic_for_tests(py: Python<'_>, in_worker_thread: bool) -> PyResult<()> {
     if !in_worker_thread {
         panic!("afbundle: deliberate panic for tests");
     }
@@ -289,7 +289,7 @@ pub fn _panic_for_tests(py: Python<'_>, in_worker_thread: bool) -> PyResult<()> 
 /// With `trusted_signers`, the sealed bytes must also carry a valid signature.
 #[pyfunction]
 #[pyo3(signature = (path, *, trusted_signers = None))]
-pub fn seal_bundle(
+pub(crate) fn seal_bundle(
     py: Python<'_>,
     path: PathBuf,
     trusted_signers: Option<SignersArg>,

@@ -90,7 +90,7 @@ enum PyContext {
 }
 
 /// A manifest that cannot become Python objects (e.g. an unhashable key).
-pub fn manifest_error(path: &std::path::Path, err: impl std::fmt::Display) -> PyErr {
+pub(crate) fn manifest_error(path: &std::path::Path, err: impl std::fmt::Display) -> PyErr {
     ErrorKind::Manifest(format!("manifest cannot be represented in Python: {err}"))
         .at(path)
         .into()

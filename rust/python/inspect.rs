@@ -18,7 +18,7 @@ use crate::verify::hash;
 /// mapping, within the size/depth/alias limits); `label` names it in errors.
 #[pyfunction]
 #[pyo3(signature = (data, label = "<manifest>"))]
-pub fn parse_manifest<'py>(
+pub(crate) fn parse_manifest<'py>(
     py: Python<'py>,
     data: &[u8],
     label: &str,
@@ -34,7 +34,7 @@ pub fn parse_manifest<'py>(
 /// [`retyped_dicts`]); `label` names the manifest in errors.
 #[pyfunction]
 #[pyo3(signature = (data, label = "<manifest>"))]
-pub fn retyped_keys<'py>(
+pub(crate) fn retyped_keys<'py>(
     py: Python<'py>,
     data: &[u8],
     label: &str,
@@ -47,7 +47,7 @@ pub fn retyped_keys<'py>(
 
 /// [`manifest::RetypedKey`]s as dicts: `dag`, `task_index`, `text`, `line`,
 /// `yaml11`, `yaml12`, `routed` and the sentence `message`.
-pub fn retyped_dicts<'py>(
+pub(crate) fn retyped_dicts<'py>(
     py: Python<'py>,
     keys: &[manifest::RetypedKey],
 ) -> PyResult<Bound<'py, PyList>> {
@@ -71,7 +71,7 @@ pub fn retyped_dicts<'py>(
 /// its manifest: a dict with `size`, `footer_version`, `source_start`,
 /// `source_len`, `metadata_start`, `metadata_len`, `binary_sha256`.
 #[pyfunction]
-pub fn read_trailer<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn read_trailer<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
     let (state, trailer, layout) = py.detach(|| {
         let open = OpenFile::open(&path)?;
         let (trailer, layout) = read::trailer(&open).map_err(|k| k.at(&path))?;
@@ -90,7 +90,7 @@ pub fn read_trailer<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, 
 
 /// SHA-256 of the first `length` bytes of the file at `path`.
 #[pyfunction]
-pub fn sha256_prefix<'py>(
+pub(crate) fn sha256_prefix<'py>(
     py: Python<'py>,
     path: PathBuf,
     length: u64,
@@ -117,7 +117,7 @@ pub fn sha256_prefix<'py>(
 /// manifest is not parsed, so a bundle whose manifest is broken can still be
 /// examined.
 #[pyfunction]
-pub fn read_region<'py>(
+pub(crate) fn read_region<'py>(
     py: Python<'py>,
     path: PathBuf,
     region: &str,
@@ -149,7 +149,7 @@ pub fn read_region<'py>(
 /// Write `data` to `path` atomically (temporary file, fsync, rename, fsync
 /// of the directory); the directory must exist.
 #[pyfunction]
-pub fn write_file(py: Python<'_>, path: PathBuf, data: &[u8]) -> PyResult<()> {
+pub(crate) fn write_file(py: Python<'_>, path: PathBuf, data: &[u8]) -> PyResult<()> {
     py.detach(|| crate::write::atomic::write_file(&path, data))?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use crate::write::pack as packer;
 /// Write a bundle at `output` from `binary`, `manifest` (YAML bytes) and `source`.
 #[pyfunction]
 #[pyo3(signature = (binary, output, manifest, source, replace_footer = false))]
-pub fn pack(
+pub(crate) fn pack(
     py: Python<'_>,
     binary: PathBuf,
     output: PathBuf,
@@ -30,7 +30,7 @@ pub fn pack(
 /// Write the binary region of `bundle` to `output`: the original executable.
 /// The region is verified as it is copied; returns its SHA-256.
 #[pyfunction]
-pub fn strip<'py>(
+pub(crate) fn strip<'py>(
     py: Python<'py>,
     bundle: PathBuf,
     output: PathBuf,
@@ -41,7 +41,7 @@ pub fn strip<'py>(
 
 /// The canonical YAML of a manifest mapping: sorted keys, ambiguous scalars quoted.
 #[pyfunction]
-pub fn dump_manifest<'py>(
+pub(crate) fn dump_manifest<'py>(
     py: Python<'py>,
     manifest: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
@@ -57,7 +57,7 @@ pub fn dump_manifest<'py>(
 
 /// The 64-byte version-1 trailer for the given region lengths and digest.
 #[pyfunction]
-pub fn build_trailer<'py>(
+pub(crate) fn build_trailer<'py>(
     py: Python<'py>,
     source_len: u32,
     metadata_len: u32,

@@ -51,7 +51,7 @@ fn context_from(py_context: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String,
 /// file's manifest declares (empty when it could not be read).
 #[pyclass(frozen, eq, skip_from_py_object, module = "afbundle._core")]
 #[derive(Clone, Debug, PartialEq)]
-pub struct Rejection {
+pub(crate) struct Rejection {
     #[pyo3(get)]
     path: PathBuf,
     #[pyo3(get)]
@@ -156,7 +156,7 @@ impl Rejection {
 /// A path the walk could not look at (unreadable, dangling, special file), and why.
 #[pyclass(frozen, eq, get_all, skip_from_py_object, module = "afbundle._core")]
 #[derive(Clone, Debug, PartialEq)]
-pub struct Skip {
+pub(crate) struct Skip {
     path: PathBuf,
     reason: String,
 }
@@ -199,7 +199,7 @@ impl Skip {
 /// (kind `"shadowed"`: an earlier bundle won).
 #[pyclass(frozen, eq, skip_from_py_object, module = "afbundle._core")]
 #[derive(Clone, Debug, PartialEq)]
-pub struct Decision {
+pub(crate) struct Decision {
     #[pyo3(get)]
     dag_id: String,
     #[pyo3(get)]
@@ -282,13 +282,13 @@ macro_rules! scan_stats {
         /// Counters of one walk (the core's own record, exposed as is).
         #[pyclass(frozen, eq, get_all, skip_from_py_object, module = "afbundle._core")]
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-        pub struct ScanStats {
+        pub(crate) struct ScanStats {
             $($(#[doc = $doc])* $name: u64,)*
         }
 
         impl ScanStats {
             /// The counter names, in order.
-            pub const FIELDS: &'static [&'static str] = &[$(stringify!($name)),*];
+            pub(crate) const FIELDS: &'static [&'static str] = &[$(stringify!($name)),*];
 
             fn values(&self) -> Vec<u64> {
                 vec![$(self.$name),*]

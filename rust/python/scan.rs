@@ -17,7 +17,7 @@ use crate::python::signature::SignersArg;
 
 /// The raw result of one scan; `afbundle.scan` turns it into a `ScanReport`.
 #[pyclass(frozen, get_all, name = "RawScan", module = "afbundle._core")]
-pub struct RawScan {
+pub(crate) struct RawScan {
     /// Bundles in precedence order.
     bundles: Py<PyList>,
     /// `Rejection`s of files with the magic that failed.
@@ -35,7 +35,7 @@ pub struct RawScan {
 
 /// The raw result of `find_bundle`; `afbundle.find` logs it and words errors.
 #[pyclass(frozen, get_all, name = "RawFind", module = "afbundle._core")]
-pub struct RawFind {
+pub(crate) struct RawFind {
     /// The verified winner (its `resolved_schema_version` set), or None.
     bundle: Option<Py<PyBundle>>,
     /// Candidates declaring the dag_id that lost before the winner (or all,
@@ -150,7 +150,7 @@ fn common(py: Python<'_>, out: &mut ScanOutput) -> PyResult<Common> {
 #[pyo3(signature = (
     roots, *, verify = true, threads = None, cache_dir = None, resolve = None, trusted_signers = None
 ))]
-pub fn scan_roots(
+pub(crate) fn scan_roots(
     py: Python<'_>,
     roots: Vec<PathBuf>,
     verify: bool,
@@ -217,7 +217,7 @@ fn records<'py>(
 /// by the same rule as `scan_roots` and `find_bundle`.
 #[pyfunction]
 #[pyo3(signature = (bundles, *, resolve = None))]
-pub fn decide_bundles<'py>(
+pub(crate) fn decide_bundles<'py>(
     py: Python<'py>,
     bundles: Vec<PyRef<'py, PyBundle>>,
     resolve: Option<Py<PyAny>>,
@@ -238,7 +238,7 @@ pub fn decide_bundles<'py>(
 #[pyo3(signature = (
     roots, dag_id, *, threads = None, cache_dir = None, resolve = None, trusted_signers = None
 ))]
-pub fn find_bundle(
+pub(crate) fn find_bundle(
     py: Python<'_>,
     roots: Vec<PathBuf>,
     dag_id: String,
@@ -291,6 +291,6 @@ pub fn find_bundle(
 /// for the file systems the roots live on (see `afbundle.find`).
 #[pyfunction]
 #[pyo3(signature = (roots, threads = None))]
-pub fn threads_for(roots: Vec<PathBuf>, threads: Option<usize>) -> usize {
+pub(crate) fn threads_for(roots: Vec<PathBuf>, threads: Option<usize>) -> usize {
     crate::walk::threads::threads_for(&roots, threads)
 }

@@ -12,7 +12,7 @@ use crate::verify::signature::TrustedSigners;
 /// group or others could change it). Immutable; pass it as
 /// `trusted_signers=` to avoid re-reading the file for every call.
 #[pyclass(frozen, name = "TrustedSigners", module = "afbundle._core")]
-pub struct PyTrustedSigners {
+pub(crate) struct PyTrustedSigners {
     pub(crate) inner: Arc<TrustedSigners>,
 }
 
@@ -70,7 +70,7 @@ impl PyTrustedSigners {
 
 /// A `trusted_signers=` argument: a loaded file or a path to load.
 #[derive(FromPyObject)]
-pub enum SignersArg {
+pub(crate) enum SignersArg {
     /// Already loaded.
     Loaded(Py<PyTrustedSigners>),
     /// A path to an `allowed_signers` file.
@@ -79,7 +79,7 @@ pub enum SignersArg {
 
 impl SignersArg {
     /// The signers, loading the file if a path was given (call without the GIL).
-    pub fn load(self) -> Result<Arc<TrustedSigners>, crate::error::Error> {
+    pub(crate) fn load(self) -> Result<Arc<TrustedSigners>, crate::error::Error> {
         match self {
             SignersArg::Loaded(s) => Ok(Arc::clone(&s.get().inner)),
             SignersArg::Path(p) => TrustedSigners::load(&p).map(Arc::new),

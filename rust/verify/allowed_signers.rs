@@ -75,7 +75,7 @@ pub struct Signer {
 
 impl Signer {
     /// Whether the `namespaces=` option allows `namespace`.
-    pub fn allows_namespace(&self, namespace: &str) -> bool {
+    pub(crate) fn allows_namespace(&self, namespace: &str) -> bool {
         self.namespaces
             .as_deref()
             .is_none_or(|list| match_pattern_list(namespace.as_bytes(), list) == 1)
@@ -84,7 +84,7 @@ impl Signer {
 
 /// What one line of the file is.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Line {
+pub(crate) enum Line {
     /// Blank or a comment.
     Ignored,
     /// A line OpenSSH would use.
@@ -94,7 +94,7 @@ pub enum Line {
 }
 
 /// Read every line of an `allowed_signers` file.
-pub fn parse(raw: &[u8]) -> Vec<Line> {
+pub(crate) fn parse(raw: &[u8]) -> Vec<Line> {
     let mut lines: Vec<&[u8]> = raw.split(|b| *b == b'\n').collect();
     if lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop(); // the end of the last line, not a line
@@ -349,7 +349,7 @@ fn parse_options(mut s: &[u8]) -> Result<Options, String> {
 /// `parse_absolute_time` over glibc's `strptime` and `mktime`: each field
 /// may start with whitespace, seconds go to 61, day 31 of any month is
 /// normalised into the next; a time before 1970 is an error.
-pub fn parse_time(s: &[u8]) -> Result<i64, String> {
+pub(crate) fn parse_time(s: &[u8]) -> Result<i64, String> {
     let bad = || {
         format!(
             "bad time {:?} (expected YYYYMMDD[HHMM[SS]][Z])",
@@ -429,7 +429,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// OpenSSH's `match_pattern`: `*` is any run of bytes, `?` any one byte.
 /// Iterative, with one backtrack point: linear in practice, never
 /// exponential whatever the pattern.
-pub fn match_pattern(s: &[u8], p: &[u8]) -> bool {
+pub(crate) fn match_pattern(s: &[u8], p: &[u8]) -> bool {
     let (mut si, mut pi) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while si < s.len() {
@@ -478,7 +478,7 @@ fn subpatterns(list: &[u8]) -> Option<Vec<(bool, &[u8])>> {
 
 /// OpenSSH's `match_pattern_list`: `1` if some subpattern matches `s` and no
 /// negated one does, `-1` if a negated one does, else `0`.
-pub fn match_pattern_list(s: &[u8], list: &[u8]) -> i8 {
+pub(crate) fn match_pattern_list(s: &[u8], list: &[u8]) -> i8 {
     let Some(subs) = subpatterns(list) else {
         return 0;
     };
@@ -505,7 +505,7 @@ pub fn match_pattern_list(s: &[u8], list: &[u8]) -> i8 {
 /// the patterns name plus one they do not (all other bytes behave alike).
 /// `None` when [`SATISFIABILITY_BUDGET`] runs out first (the caller then
 /// trusts nothing).
-pub fn some_identity_matches(list: &[u8]) -> Option<bool> {
+pub(crate) fn some_identity_matches(list: &[u8]) -> Option<bool> {
     let Some(subs) = subpatterns(list) else {
         return Some(false);
     };

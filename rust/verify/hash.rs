@@ -14,10 +14,10 @@ use sha2::{Digest, Sha256, Sha512};
 use crate::error::{ErrorKind, Op, Stage};
 
 /// Bytes read per positioned read while hashing.
-pub const CHUNK: usize = 1 << 20;
+pub(crate) const CHUNK: usize = 1 << 20;
 
 /// Regions at least this long are read on one thread while hashed on another.
-pub const OVERLAP_FROM: u64 = 4 * CHUNK as u64;
+pub(crate) const OVERLAP_FROM: u64 = 4 * CHUNK as u64;
 
 /// SHA-256 of bytes `[0, len)` of `file`.
 ///
@@ -102,7 +102,7 @@ fn read_some(file: &File, buf: &mut [u8], offset: u64, len: u64) -> Result<usize
 
 /// The hash of a whole file that a signature covers (sshsig allows two).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WholeFile {
+pub(crate) enum WholeFile {
     /// SHA-256.
     Sha256,
     /// SHA-512 (what `ssh-keygen -Y sign` uses by default).
@@ -111,7 +111,7 @@ pub enum WholeFile {
 
 impl WholeFile {
     /// Its name, as in the signature's `hash_algorithm`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             WholeFile::Sha256 => "sha256",
             WholeFile::Sha512 => "sha512",
@@ -119,7 +119,7 @@ impl WholeFile {
     }
 
     /// Length of its digest in bytes.
-    pub fn digest_len(self) -> usize {
+    pub(crate) fn digest_len(self) -> usize {
         match self {
             WholeFile::Sha256 => 32,
             WholeFile::Sha512 => 64,
@@ -163,7 +163,7 @@ const TWO_HASH_CHUNK: usize = 4 * CHUNK;
 /// thread) so verifying a signature and the trailer digest costs about one
 /// SHA-512 pass, not the sum. A file shorter than `len` is an
 /// [`ErrorKind::Changed`].
-pub fn digest_whole(
+pub(crate) fn digest_whole(
     file: &File,
     len: u64,
     alg: WholeFile,

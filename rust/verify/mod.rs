@@ -57,10 +57,10 @@ pub enum Digests<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct Verify<'a> {
     /// Where the digests come from.
-    pub digests: Digests<'a>,
+    pub(crate) digests: Digests<'a>,
     /// When given, a signature by one of them over the whole file is
     /// required too ([`signature`]).
-    pub signers: Option<&'a TrustedSigners>,
+    pub(crate) signers: Option<&'a TrustedSigners>,
 }
 
 impl<'a> Verify<'a> {

@@ -51,11 +51,11 @@ use crate::verify::hash::WholeFile;
 /// The `sshsig` namespace of bundle signatures (`ssh-keygen -Y sign -n afbundle`).
 pub const NAMESPACE: &str = "afbundle";
 /// Appended to a bundle's path to name its signature sidecar.
-pub const SIDECAR_SUFFIX: &str = ".sig";
+pub(crate) const SIDECAR_SUFFIX: &str = ".sig";
 /// Largest `allowed_signers` file read.
-pub const MAX_SIGNERS_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_SIGNERS_BYTES: u64 = 1 << 20;
 /// Largest sidecar read (an RSA-16384 signature is under 6 KiB of PEM).
-pub const MAX_SIDECAR_BYTES: u64 = 64 << 10;
+pub(crate) const MAX_SIDECAR_BYTES: u64 = 64 << 10;
 
 pub use crate::verify::allowed_signers::Signer;
 
@@ -113,7 +113,7 @@ impl TrustedSigners {
     /// messages) as OpenSSH does ([`crate::verify::allowed_signers`]): a line it
     /// would skip is skipped here too, and remembered with its reason
     /// ([`TrustedSigners::skipped`]); nothing in the content fails the file.
-    pub fn parse(raw: &[u8], path: &Path) -> Self {
+    pub(crate) fn parse(raw: &[u8], path: &Path) -> Self {
         let mut signers = Vec::new();
         let mut skipped = Vec::new();
         for (i, line) in allowed_signers::parse(raw).into_iter().enumerate() {
@@ -153,7 +153,7 @@ impl TrustedSigners {
 
     /// The first line that lists `sig`'s key, allows [`NAMESPACE`] and is
     /// valid at `now` (Unix seconds); else why none is.
-    pub fn authorize(&self, sig: &SshSig, now: i64) -> Result<&Signer, ErrorKind> {
+    pub(crate) fn authorize(&self, sig: &SshSig, now: i64) -> Result<&Signer, ErrorKind> {
         if sig.namespace() != NAMESPACE {
             return Err(Problem::WrongNamespace.with(format!(
                 "signature namespace is {:?}, expected {NAMESPACE:?}",
@@ -216,7 +216,7 @@ fn fingerprint(key: &KeyData) -> String {
 }
 
 /// Which whole-file digest `sig` signs.
-pub fn whole_file_hash(sig: &SshSig) -> Result<WholeFile, ErrorKind> {
+pub(crate) fn whole_file_hash(sig: &SshSig) -> Result<WholeFile, ErrorKind> {
     match sig.hash_alg() {
         HashAlg::Sha256 => Ok(WholeFile::Sha256),
         HashAlg::Sha512 => Ok(WholeFile::Sha512),
@@ -231,7 +231,7 @@ pub fn whole_file_hash(sig: &SshSig) -> Result<WholeFile, ErrorKind> {
 /// and the digest — the same bytes ssh-key's `PublicKey::verify` builds from
 /// an in-memory message, and with an empty reserved field like OpenSSH's
 /// verifier. The public-key cryptography is ssh-key's.
-pub fn verify_digest(sig: &SshSig, digest: &[u8]) -> Result<(), ErrorKind> {
+pub(crate) fn verify_digest(sig: &SshSig, digest: &[u8]) -> Result<(), ErrorKind> {
     use ::signature::Verifier;
     if sig.namespace() != NAMESPACE {
         return Err(Problem::WrongNamespace.with(format!(
@@ -264,7 +264,7 @@ pub fn verify_digest(sig: &SshSig, digest: &[u8]) -> Result<(), ErrorKind> {
 }
 
 /// The sidecar path of a bundle: `BUNDLE.sig`.
-pub fn sidecar_path(bundle: &Path) -> PathBuf {
+pub(crate) fn sidecar_path(bundle: &Path) -> PathBuf {
     let mut name = bundle.as_os_str().to_owned();
     name.push(SIDECAR_SUFFIX);
     PathBuf::from(name)
@@ -279,7 +279,7 @@ pub fn sidecar_path(bundle: &Path) -> PathBuf {
 /// comes from is not what makes it trustworthy — the signature binds the
 /// bundle's bytes to a trusted key — so a sidecar anyone planted verifies
 /// only if a trusted key signed exactly these bytes.
-pub fn read_sidecar(bundle: &Path) -> Result<SshSig, ErrorKind> {
+pub(crate) fn read_sidecar(bundle: &Path) -> Result<SshSig, ErrorKind> {
     let path = sidecar_path(bundle);
     let no_sidecar = |why: String| Problem::NoSidecar.with(why);
     let located = match rfs::openat(
@@ -350,7 +350,7 @@ pub fn read_sidecar(bundle: &Path) -> Result<SshSig, ErrorKind> {
 }
 
 /// Parse an armored `-----BEGIN SSH SIGNATURE-----` block.
-pub fn parse_sidecar(raw: &[u8]) -> Result<SshSig, String> {
+pub(crate) fn parse_sidecar(raw: &[u8]) -> Result<SshSig, String> {
     if raw.len() as u64 > MAX_SIDECAR_BYTES {
         return Err(format!("larger than {MAX_SIDECAR_BYTES} bytes"));
     }
@@ -359,7 +359,7 @@ pub fn parse_sidecar(raw: &[u8]) -> Result<SshSig, String> {
 }
 
 /// The current time in Unix seconds.
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),

@@ -49,15 +49,15 @@ use rustix::fs::{
 
 /// An executable regular file found by the walk, with what the visitor made of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Candidate<T> {
+pub(crate) struct Candidate<T> {
     /// Index of the root it was found under.
-    pub root: usize,
+    pub(crate) root: usize,
     /// Path relative to that root (empty when the root is the file itself).
-    pub rel: PathBuf,
+    pub(crate) rel: PathBuf,
     /// The path as walked: `roots[root].join(rel)`.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The visitor's result for this file.
-    pub found: T,
+    pub(crate) found: T,
 }
 
 /// Counters of one walk.
@@ -91,34 +91,34 @@ impl WalkStats {
 
 /// What a walk found.
 #[derive(Debug)]
-pub struct Walk<T> {
+pub(crate) struct Walk<T> {
     /// Executables in precedence order: by root, then byte-wise by relative path.
-    pub candidates: Vec<Candidate<T>>,
+    pub(crate) candidates: Vec<Candidate<T>>,
     /// Paths that could not be examined or used, with the reason, in path
     /// order (including files with exec bits on a `noexec` mount).
-    pub skipped: Vec<(PathBuf, String)>,
+    pub(crate) skipped: Vec<(PathBuf, String)>,
     /// Indices of roots that do not exist.
-    pub missing_roots: Vec<usize>,
+    pub(crate) missing_roots: Vec<usize>,
     /// Counters.
-    pub stats: WalkStats,
+    pub(crate) stats: WalkStats,
     /// Where the process or the system ran out of descriptors or memory.
     /// The walk stopped there: its results are incomplete and must not be
     /// used to decide anything.
-    pub exhausted: Option<Error>,
+    pub(crate) exhausted: Option<Error>,
 }
 
 /// Where an executable is, for the visitor: a directory descriptor and a
 /// name relative to it, plus the full path for messages.
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     /// Descriptor of the containing directory (or the current directory).
-    pub dir: BorrowedFd<'a>,
+    pub(crate) dir: BorrowedFd<'a>,
     /// Name relative to `dir`.
-    pub name: &'a CStr,
+    pub(crate) name: &'a CStr,
     /// The full path as walked.
-    pub path: &'a Path,
+    pub(crate) path: &'a Path,
     /// What [`stat_entry`] (following symlinks) said of the file when the walk
     /// classified it: type, mode, size and identity, before any open.
-    pub stat: &'a Stat,
+    pub(crate) stat: &'a Stat,
 }
 
 /// What listing one directory produced.
@@ -176,7 +176,7 @@ const ON_NOEXEC_MOUNT: &str = "not executable: on a file system mounted noexec";
 /// Must run inside the rayon pool that should do the work; `visit` runs on
 /// its threads.
 /// `storages[i]` is what `roots[i]` lives on ([`crate::fs::storage::storage`]).
-pub fn walk<T, F>(roots: &[PathBuf], storages: &[Storage], visit: F) -> Walk<T>
+pub(crate) fn walk<T, F>(roots: &[PathBuf], storages: &[Storage], visit: F) -> Walk<T>
 where
     T: Send,
     F: Fn(Entry<'_>) -> T + Sync,
@@ -443,7 +443,7 @@ where
 
 /// How the walk asks for an entry's attributes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatHow {
+pub(crate) enum StatHow {
     /// As `fstatat`: the file system revalidates cached attributes as it
     /// always does (NFS after `acregmin`..`acregmax`, FUSE after the
     /// mount's attribute timeout).
@@ -562,7 +562,7 @@ where
 
 /// Whether the caller may execute a regular file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Permission {
+pub(crate) enum Permission {
     /// It may.
     Executable,
     /// No exec bit for the caller (or an ACL or security module says no).
@@ -573,13 +573,13 @@ pub enum Permission {
 }
 
 /// Who is walking: the real uid, as `faccessat` judges it.
-pub struct Caller {
+pub(crate) struct Caller {
     uid: u32,
 }
 
 impl Caller {
     /// The calling process.
-    pub fn current() -> Self {
+    pub(crate) fn current() -> Self {
         Caller {
             // SAFETY: getuid cannot fail and has no side effects.
             uid: unsafe { libc::getuid() },
@@ -596,7 +596,7 @@ impl Caller {
     /// it) and the file's owner (the owner's bit, which ACLs never override)
     /// on a mount known to allow exec. Otherwise `faccessat(X_OK)`, which
     /// weighs ACLs and the mount of the file the name leads to.
-    pub fn permission(
+    pub(crate) fn permission(
         &self,
         stat: &Stat,
         noexec: Option<&dyn Fn() -> Option<bool>>,

@@ -24,10 +24,10 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 
 /// The largest `threads` a scan accepts: enough to hide the latency of a
 /// network file system, small enough never to exhaust the process.
-pub const MAX_THREADS: usize = 256;
+pub(crate) const MAX_THREADS: usize = 256;
 
 /// How many pools of distinct sizes are kept alive between scans.
-pub const KEPT_POOLS: usize = 2;
+pub(crate) const KEPT_POOLS: usize = 2;
 
 /// Why a pool could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +58,7 @@ fn registry() -> MutexGuard<'static, Registry> {
 }
 
 /// The number of threads a scan uses when the caller does not say.
-pub fn default_threads() -> usize {
+pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
@@ -95,8 +95,9 @@ pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>, PoolError> {
     Ok(pool)
 }
 
-/// Sizes of the pools currently kept, least recently used first (for tests).
-pub fn kept_sizes() -> Vec<usize> {
+/// Sizes of the pools currently kept, least recently used first.
+#[cfg(test)]
+fn kept_sizes() -> Vec<usize> {
     registry().pools.iter().map(|(n, _)| *n).collect()
 }
 

@@ -20,17 +20,17 @@ use crate::fs::storage::{storage, Storage};
 /// operation (benches/test_nfs.py, find on 4,040 entries, 5,460 round trips):
 /// 16 threads keep 89% of their round trips' latency hidden, 32 threads 84%,
 /// 48 77%, 64 72%. 16 per CPU is where the curve bends there.
-pub const NETWORK_THREADS_PER_CPU: usize = 16;
+pub(crate) const NETWORK_THREADS_PER_CPU: usize = 16;
 /// The fewest threads a scan of a network file system uses (one CPU still
 /// has to hide a millisecond per operation).
-pub const NETWORK_THREADS_MIN: usize = 32;
+pub(crate) const NETWORK_THREADS_MIN: usize = 32;
 /// The most threads a scan of a network file system uses by default.
-pub const NETWORK_THREADS_MAX: usize = 64;
+pub(crate) const NETWORK_THREADS_MAX: usize = 64;
 
 /// Threads a scan uses by default when a root lives on a network file system
 /// and the machine has `cpus` CPUs: [`NETWORK_THREADS_PER_CPU`] each, within
 /// [`NETWORK_THREADS_MIN`]..=[`NETWORK_THREADS_MAX`].
-pub fn network_threads(cpus: usize) -> usize {
+pub(crate) fn network_threads(cpus: usize) -> usize {
     cpus.saturating_mul(NETWORK_THREADS_PER_CPU)
         .clamp(NETWORK_THREADS_MIN, NETWORK_THREADS_MAX)
 }
@@ -46,7 +46,7 @@ pub fn threads_for(roots: &[PathBuf], explicit: Option<usize>) -> usize {
 }
 
 /// [`threads_for`] when what each root lives on is already known.
-pub fn threads_for_storage(storages: &[Storage], explicit: Option<usize>) -> usize {
+pub(crate) fn threads_for_storage(storages: &[Storage], explicit: Option<usize>) -> usize {
     if let Some(n) = explicit {
         return n;
     }

@@ -40,7 +40,7 @@ pub fn write_file(output: &Path, data: &[u8]) -> Result<()> {
 /// at once by `rename(2)` over it. Elsewhere it is a named temporary file
 /// without any execute bit (so a walk never counts it) until just before
 /// the rename. The umask applies: the file is created with `mode`.
-pub struct PendingOutput {
+pub(crate) struct PendingOutput {
     dir: OwnedFd,
     output: PathBuf,
     name: CString,
@@ -53,7 +53,7 @@ pub struct PendingOutput {
 
 impl PendingOutput {
     /// Start writing `output` (its directory must exist) with permission bits `mode`.
-    pub fn create(output: &Path, mode: u32) -> Result<Self> {
+    pub(crate) fn create(output: &Path, mode: u32) -> Result<Self> {
         let dir_path = output_dir(output)?.to_path_buf();
         let name = output
             .file_name()
@@ -121,12 +121,12 @@ impl PendingOutput {
     }
 
     /// The file to write into.
-    pub fn file(&mut self) -> &mut File {
+    pub(crate) fn file(&mut self) -> &mut File {
         &mut self.file
     }
 
     /// Sync the file, put it in place, and make the rename durable.
-    pub fn commit(mut self) -> Result<()> {
+    pub(crate) fn commit(mut self) -> Result<()> {
         let at_output = |op: Op, e: Errno| ErrorKind::io(op, e.into()).at(&self.output);
         self.file
             .sync_all()
@@ -212,7 +212,7 @@ fn tmp_name(name: &CStr) -> CString {
 
 /// The directory `output` will be written in; it must exist (a plain OS
 /// error with errno and path, not the temporary file's name).
-pub fn output_dir(output: &Path) -> Result<&Path> {
+pub(crate) fn output_dir(output: &Path) -> Result<&Path> {
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -100,7 +100,7 @@ pub fn seal(path: &Path, signers: Option<&TrustedSigners>) -> Result<(OwnedFd, B
     let (bundle, _) = read_open(&sealed, resolved, Some(verify))?;
     // The on-disk file's state, so read_source() and friends work on the
     // bundle (and refuse if the file has changed since).
-    Ok((OwnedFd::from(copy), bundle.as_of(source.state())))
+    Ok((OwnedFd::from(copy), bundle.standing_for(source.state())))
 }
 
 #[cfg(test)]
