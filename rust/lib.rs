@@ -1,8 +1,12 @@
 //! afbundle's compiled core: Airflow executable bundles (Executable Bundle Spec 1.0).
 //!
-//! Everything outside `py_*` is plain Rust and builds and tests without
-//! Python (`cargo test --no-default-features`). The `py_*` modules only
-//! convert arguments, release the GIL and map errors.
+//! One folder per layer, each using only the layers before it in this list
+//! (`tests/test_architecture.py` checks it; ARCHITECTURE.md has the map):
+//! `error` (a leaf) <- `format`, `fs` <- `cache` <- `verify`, `walk` <-
+//! `bundle` <- `write` <- `python`. Everything outside `python` is plain Rust
+//! and builds and tests without Python (`cargo test --no-default-features`);
+//! the bindings only convert arguments, release the GIL and map errors. This
+//! file only declares the layers and registers the extension module.
 
 #[deny(missing_docs)]
 pub mod bundle;

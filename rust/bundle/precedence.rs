@@ -24,6 +24,10 @@
 //! and inode: a hard link, a symlink to it, a nested root) counts once, at its
 //! first position ([`Sightings`]); and which bundles are a dag_id's candidates
 //! ([`decide_each`]: every dag_id in order of first declaration).
+//!
+//! Architecture Invariant: no other code chooses a winner, groups candidates
+//! by dag_id or de-duplicates files; scan, find, `check` and the bindings all
+//! read these results.
 
 use std::collections::{HashMap, HashSet};
 

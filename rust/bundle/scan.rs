@@ -23,6 +23,10 @@
 //! descriptors or memory anyway ([`crate::error::exhausted`]) stops the whole
 //! call with that error ([`ScanError::Exhausted`]): skipping the file would
 //! let a later one win.
+//!
+//! Architecture Invariant: what `scan` and `find` return is a function of
+//! the roots and the tree (never of threads, scheduling, listing order or
+//! resource limits), and they decide through the same [`decide`].
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
