@@ -1,7 +1,7 @@
 //! Which bundle runs a dag_id: the one rule, decided in one place.
 //!
 //! Candidates come in precedence order (roots in the order given, then
-//! byte-wise relative path; see `walk.rs`). The winner is the first candidate
+//! byte-wise relative path; see `walk/mod.rs`). The winner is the first candidate
 //! that
 //!
 //! 1. declares an `sdk.supervisor_schema_version`,

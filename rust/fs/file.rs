@@ -176,7 +176,7 @@ impl OpenFile {
     /// stat's; [`OpenFile::ensure_unchanged`] (an `fstat` of the descriptor)
     /// later proves the descriptor has that same file, unchanged, before
     /// anything read through it is trusted, and a tail read notices a file
-    /// that is no longer a regular one ([`OpenFile::tail`]).
+    /// that is no longer a regular one ([`OpenFile::read_tail`]).
     ///
     /// As in [`OpenFile::open_at`], the name is opened `O_NOFOLLOW`; a name
     /// that is a symlink (to a bundle, legitimately) is opened as

@@ -27,8 +27,8 @@
 //! the returned descriptor's `fstat`. [`reopen_regular`] then opens a regular
 //! file found this way (or by any `O_PATH` open) for reading.
 //!
-//! Architecture invariant: this module knows no caller; `disk_cache.rs`,
-//! `signature.rs` and `reader.rs` use it, never the other way round.
+//! Architecture Invariant: this module knows no caller; `cache/disk.rs`,
+//! `verify/signature.rs` and `fs/file.rs` use it, never the other way round.
 
 use std::collections::VecDeque;
 use std::ffi::{CString, OsString};

@@ -296,7 +296,7 @@ pub(crate) fn read_sidecar(bundle: &Path) -> Result<SshSig, ErrorKind> {
             )))
         }
         // Out of descriptors or memory says nothing about the signature:
-        // the caller stops instead of rejecting the bundle (`scan.rs`).
+        // the caller stops instead of rejecting the bundle (`bundle/scan.rs`).
         Err(e) if crate::error::exhausted(&e.into()) => {
             return Err(ErrorKind::io(Op::OpenSignature, e.into()))
         }
