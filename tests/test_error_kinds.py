@@ -50,3 +50,19 @@ def test_a_rejection_refuses_a_kind_the_core_does_not_know() -> None:
     assert _core.Rejection("/b", "shadowed", "why").kind == "shadowed"
     with pytest.raises(ValueError, match='unknown rejection kind "Format"'):
         _core.Rejection("/b", "Format", "why")  # type: ignore[arg-type]
+
+
+def test_every_bundle_error_carries_its_stage_as_data(tmp_path: Path) -> None:
+    from _writer import write_kind
+
+    expected = {
+        "bad_yaml": (errors.ManifestError, "manifest"),
+        "nonzero_reserved": (errors.BundleFormatError, "trailer"),
+        "bad_footer_ver": (errors.UnsupportedFooterVersionError, "trailer"),
+        "corrupt_binary": (errors.BundleIntegrityError, "hash"),
+        "short_file": (errors.NotABundleError, "trailer"),
+    }
+    for kind, (cls, stage) in expected.items():
+        with pytest.raises(cls) as raised:
+            afbundle.read_bundle(write_kind(tmp_path / kind, kind))
+        assert raised.value.context["stage"] == stage, kind

@@ -19,16 +19,16 @@ impl From<Error> for PyErr {
         let context = context_of(&err.kind);
         let path = err.path.into_os_string();
         match err.kind {
-            ErrorKind::NotABundle(_) => NotABundleError::new_err((message, path, reason)),
+            ErrorKind::NotABundle(_) => NotABundleError::new_err((message, path, reason, context)),
             ErrorKind::UnsupportedFooterVersion { .. } => {
-                UnsupportedFooterVersionError::new_err((message, path, reason))
+                UnsupportedFooterVersionError::new_err((message, path, reason, context))
             }
-            ErrorKind::Format(_) => BundleFormatError::new_err((message, path, reason)),
+            ErrorKind::Format(_) => BundleFormatError::new_err((message, path, reason, context)),
             ErrorKind::DigestMismatch { .. } | ErrorKind::Changed { .. } => {
                 BundleIntegrityError::new_err((message, path, reason, context))
             }
             ErrorKind::Manifest(_) | ErrorKind::ManifestNotAMapping { .. } => {
-                ManifestError::new_err((message, path, reason))
+                ManifestError::new_err((message, path, reason, context))
             }
             ErrorKind::Signature { .. } => {
                 BundleSignatureError::new_err((message, path, reason, context))
