@@ -1,62 +1,37 @@
 //! afbundle's compiled core: Airflow executable bundles (Executable Bundle Spec 1.0).
 //!
-//! Everything outside `py_*` is plain Rust and builds and tests without
-//! Python (`cargo test --no-default-features`). The `py_*` modules only
-//! convert arguments, release the GIL and map errors.
+//! One folder per layer, each using only the layers before it in this list
+//! (`tests/test_architecture.py` checks it; ARCHITECTURE.md has the map):
+//! `error` (a leaf) <- `format`, `fs` <- `cache` <- `verify`, `walk` <-
+//! `bundle` <- `write` <- `python`. Everything outside `python` is plain Rust
+//! and builds and tests without Python (`cargo test --no-default-features`);
+//! the bindings only convert arguments, release the GIL and map errors. This
+//! file only declares the layers and registers the extension module.
 
 #[deny(missing_docs)]
-pub mod allowed_signers;
-#[deny(missing_docs)]
-pub mod atomic;
+pub mod bundle;
 #[deny(missing_docs)]
 pub mod cache;
 #[deny(missing_docs)]
-pub mod disk_cache;
-#[deny(missing_docs)]
 pub mod error;
 #[deny(missing_docs)]
-pub mod filesystem;
+pub mod format;
 #[deny(missing_docs)]
-pub mod hash;
+pub mod fs;
 #[deny(missing_docs)]
-pub mod manifest;
-#[deny(missing_docs)]
-pub mod pack;
-#[deny(missing_docs)]
-pub mod pool;
-#[deny(missing_docs)]
-pub mod precedence;
-#[deny(missing_docs)]
-pub mod reader;
-#[deny(missing_docs)]
-pub mod scan;
-#[deny(missing_docs)]
-pub mod sealed;
-#[deny(missing_docs)]
-pub mod signature;
-#[deny(missing_docs)]
-pub mod trailer;
-#[deny(missing_docs)]
-pub mod trusted_path;
+pub mod verify;
 #[deny(missing_docs)]
 pub mod walk;
 #[deny(missing_docs)]
-pub mod yaml11;
+pub mod write;
 
 #[cfg(feature = "python")]
-mod py_bundle;
+mod python;
 #[cfg(feature = "python")]
-mod py_errors;
-#[cfg(feature = "python")]
-mod py_inspect;
-#[cfg(feature = "python")]
-mod py_pack;
-#[cfg(feature = "python")]
-mod py_records;
-#[cfg(feature = "python")]
-mod py_scan;
-#[cfg(feature = "python")]
-mod py_signature;
+use python::{
+    bundle as py_bundle, inspect as py_inspect, pack as py_pack, records as py_records,
+    scan as py_scan, signature as py_signature,
+};
 
 #[cfg(feature = "python")]
 use pyo3::prelude::*;
@@ -66,22 +41,30 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("TRAILER_SIZE", trailer::TRAILER_SIZE)?;
-    m.add("MAGIC", pyo3::types::PyBytes::new(m.py(), &trailer::MAGIC))?;
-    m.add("FOOTER_VERSION", trailer::FOOTER_VERSION)?;
+    m.add("TRAILER_SIZE", format::trailer::TRAILER_SIZE)?;
+    m.add(
+        "MAGIC",
+        pyo3::types::PyBytes::new(m.py(), &format::trailer::MAGIC),
+    )?;
+    m.add("FOOTER_VERSION", format::trailer::FOOTER_VERSION)?;
     m.add_class::<py_bundle::PyBundle>()?;
     m.add_class::<py_scan::RawScan>()?;
     m.add_class::<py_scan::RawFind>()?;
     m.add_class::<py_records::Rejection>()?;
     m.add_class::<py_records::Skip>()?;
     m.add_class::<py_records::ScanStats>()?;
+    m.add_class::<py_records::Decision>()?;
     m.add(
         "ERROR_KINDS",
-        pyo3::types::PyTuple::new(m.py(), error::ErrorKind::NAMES)?,
+        pyo3::types::PyTuple::new(m.py(), error::Kind::NAMES)?,
+    )?;
+    m.add(
+        "DECISION_KINDS",
+        pyo3::types::PyTuple::new(m.py(), bundle::precedence::LossKind::NAMES)?,
     )?;
     m.add_class::<py_signature::PyTrustedSigners>()?;
-    m.add("SIGNATURE_NAMESPACE", signature::NAMESPACE)?;
-    m.add("SIDECAR_SUFFIX", signature::SIDECAR_SUFFIX)?;
+    m.add("SIGNATURE_NAMESPACE", verify::signature::NAMESPACE)?;
+    m.add("SIDECAR_SUFFIX", verify::signature::SIDECAR_SUFFIX)?;
     m.add_function(wrap_pyfunction!(py_bundle::read_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::clear_digest_cache, m)?)?;
     m.add_function(wrap_pyfunction!(py_bundle::check_cache_dir, m)?)?;

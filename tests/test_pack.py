@@ -333,7 +333,7 @@ def test_pack_keeps_an_executable_binarys_permission_bits(tmp_path, mode: int) -
 def test_pack_makes_the_bundle_executable_wherever_it_is_readable(
     tmp_path, mode: int, expected: int
 ) -> None:
-    """rust/pack.rs: the binary's bits, with execute added wherever read is allowed."""
+    """rust/write/pack.rs: the binary's bits, with execute added wherever read is allowed."""
     binary = make_binary(tmp_path / "bin", mode=mode)
     afbundle.pack(binary, tmp_path / "out", manifest=manifest())
     assert (tmp_path / "out").stat().st_mode & 0o7777 == expected

@@ -212,3 +212,26 @@ def test_the_core_records_pickle(tree: Path) -> None:
     report = afbundle.scan(tree, persistent_cache=False)
     for record in (report.stats, *report.rejected, *report.skipped):
         assert pickle.loads(pickle.dumps(record)) == record
+
+
+def test_a_rejection_and_a_decision_pickle_with_what_they_carry(tmp_path: Path) -> None:
+    from afbundle import _core
+
+    write_bundle(tmp_path / "a", binary=b"one", dag_ids=["d", "e"])
+    write_bundle(tmp_path / "b", binary=b"two", dag_ids=["d"])
+    tampered = write_bundle(tmp_path / "c", binary=b"three", dag_ids=["d", "f"])
+    data = bytearray(tampered.read_bytes())
+    data[0] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    raw = _core.scan_roots([tmp_path])
+    [rejection] = raw.rejected
+    [decision] = [d for d in raw.decisions if d.dag_id == "d"]
+    assert (decision.winner, decision.resolved_schema_version) == (0, "2026-06-16")
+    assert [(i, r.kind, r.dag_ids) for i, r in decision.losers] == [(1, "shadowed", ("d",))]
+    for record in (rejection, decision):
+        back = pickle.loads(pickle.dumps(record))
+        assert back == record and repr(back) == repr(record)
+    back = pickle.loads(pickle.dumps(rejection))
+    assert (back.dag_ids, back.context["stage"]) == (("d", "f"), "hash")
+    with pytest.raises(AttributeError):
+        decision.winner = 1  # type: ignore[misc]

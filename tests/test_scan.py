@@ -716,6 +716,40 @@ def test_a_dangling_symlink_with_a_non_utf8_name_is_skipped(tmp_path) -> None:
     assert [os.fsencode(s.path) for s in report.skipped] == [name]
 
 
+def test_every_rejection_names_the_dag_ids_its_manifest_declares(tmp_path) -> None:
+    """The core reads a manifest before it hashes: a bundle refused for its digest
+    still says which dag_ids it would have served (what `check` reports as lost)."""
+    write_kind(tmp_path / "a-corrupt", "corrupt_binary", ["d", "e"])
+    write_kind(tmp_path / "b-bad-yaml", "bad_yaml", ["d"])
+    good = write_bundle(tmp_path / "c-good", binary=b"good", dag_ids=["d"])
+    late = write_bundle(tmp_path / "d-late", binary=b"late", dag_ids=["d", "z"])
+    report = afbundle.scan([tmp_path], persistent_cache=False)
+    by_name = {r.path.name: r for r in report.rejected}
+    assert (by_name["a-corrupt"].kind, by_name["a-corrupt"].dag_ids) == ("integrity", ("d", "e"))
+    assert (by_name["b-bad-yaml"].kind, by_name["b-bad-yaml"].dag_ids) == ("manifest", ())
+    assert report.winner("d").path == good.resolve()
+    [shadowed] = report.losers("d")
+    assert (shadowed.path, shadowed.kind, shadowed.dag_ids) == (
+        late.resolve(),
+        "shadowed",
+        ("d", "z"),
+    )
+
+
+def test_a_rejection_says_at_which_stage_it_failed(tmp_path) -> None:
+    """The stage is typed data in the context (never inferred from an error's words)."""
+    for kind in ("corrupt_binary", "bad_yaml", "nonzero_reserved", "bad_footer_ver"):
+        write_kind(tmp_path / kind, kind, ["d"])
+    report = afbundle.scan([tmp_path], persistent_cache=False)
+    stages = {r.path.name: (r.kind, r.context["stage"]) for r in report.rejected}
+    assert stages == {
+        "corrupt_binary": ("integrity", "hash"),
+        "bad_yaml": ("manifest", "manifest"),
+        "nonzero_reserved": ("format", "trailer"),
+        "bad_footer_ver": ("footer_version", "trailer"),
+    }
+
+
 def test_bytes_hashed_counts_bundles_that_fail_verification(tmp_path) -> None:
     write_kind(tmp_path / "corrupt", "corrupt_binary")
     first = afbundle.scan([tmp_path]).stats
@@ -748,14 +782,16 @@ def test_decide_bundles_over_single_root_scans_matches_one_scan_of_the_roots(
         found = [b for part in parts for b in part.bundles]
         kept, decided = _core.decide_bundles(found, resolve=resolve)
         # The nested root's files, met again under the outer one, count once.
-        assert [found[i].path for i in kept] == paths(one)
-        assert set(decided) == set(one.decisions)
-        for dag_id, (winner, resolved, lost) in decided.items():
-            one_winner, one_resolved, one_lost = one.decisions[dag_id]
-            assert (found[winner].path if winner is not None else None) == (
+        bundles = [found[i] for i in kept]
+        assert [b.path for b in bundles] == paths(one)
+        assert [d.dag_id for d in decided] == list(one.decisions)
+        for decision in decided:
+            one_winner, one_resolved, one_lost = one.decisions[decision.dag_id]
+            winner = decision.winner
+            assert (bundles[winner].path if winner is not None else None) == (
                 one_winner.path if one_winner is not None else None
             )
-            assert resolved == one_resolved
-            assert [(found[i].path, r.kind) for i, r in lost] == [
+            assert decision.resolved_schema_version == one_resolved
+            assert [(bundles[i].path, r.kind) for i, r in decision.losers] == [
                 (r.path, r.kind) for r in one_lost
             ]

@@ -4,7 +4,7 @@
 //! after it (a retyped key is written as its YAML 1.2 reading, which pack refuses).
 #![no_main]
 
-use _core::manifest;
+use _core::format::manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! The trailer parser and region arithmetic: any 64 bytes, any file size.
 #![no_main]
 
-use _core::trailer::{Trailer, TRAILER_SIZE};
+use _core::format::trailer::{Trailer, TRAILER_SIZE};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

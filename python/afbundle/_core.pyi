@@ -3,9 +3,10 @@
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Literal, TypeAlias, final
 
 __all__ = [
+    "DECISION_KINDS",
     "ERROR_KINDS",
     "FOOTER_VERSION",
     "MAGIC",
@@ -13,6 +14,7 @@ __all__ = [
     "SIGNATURE_NAMESPACE",
     "TRAILER_SIZE",
     "Bundle",
+    "Decision",
     "RawFind",
     "RawScan",
     "Rejection",
@@ -49,8 +51,26 @@ TRAILER_SIZE: int
 MAGIC: bytes
 #: The trailer format version this reader supports.
 FOOTER_VERSION: int
-#: Every failure kind the core reports (``ErrorKind::name``).
-ERROR_KINDS: tuple[str, ...]
+#: A failure kind the core reports (``Kind`` in ``rust/error.rs``).
+ErrorKindName: TypeAlias = Literal[
+    "not_a_bundle",
+    "footer_version",
+    "format",
+    "integrity",
+    "manifest",
+    "signature",
+    "too_large",
+    "io",
+]
+#: A kind the precedence rule decides (``LossKind`` in ``rust/bundle/precedence.rs``).
+DecisionKindName: TypeAlias = Literal["schema", "shadowed"]
+#: The ``kind`` of a :class:`Rejection`.
+RejectionKind: TypeAlias = ErrorKindName | DecisionKindName
+
+#: Every failure kind the core reports, in its order.
+ERROR_KINDS: tuple[ErrorKindName, ...]
+#: The kinds the precedence rule decides, in its order.
+DECISION_KINDS: tuple[DecisionKindName, ...]
 
 @final
 class Rejection:
@@ -59,18 +79,44 @@ class Rejection:
     def __new__(
         cls,
         path: str | os.PathLike[str],
-        kind: str,
+        kind: RejectionKind,
         reason: str,
         context: dict[str, Any] | None = None,
+        dag_ids: Sequence[str] = ...,
     ) -> Rejection: ...
     @property
     def path(self) -> Path: ...
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> RejectionKind: ...
     @property
     def reason(self) -> str: ...
     @property
     def context(self) -> dict[str, Any]: ...
+    @property
+    def dag_ids(self) -> tuple[str, ...]: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+@final
+class Decision:
+    """What the precedence rule decided for one dag_id (indices into the bundles decided over)."""
+
+    def __new__(
+        cls,
+        dag_id: str,
+        winner: int | None,
+        resolved_schema_version: str | None,
+        losers: Sequence[tuple[int, Rejection]],
+    ) -> Decision: ...
+    @property
+    def dag_id(self) -> str: ...
+    @property
+    def winner(self) -> int | None: ...
+    @property
+    def resolved_schema_version(self) -> str | None: ...
+    @property
+    def losers(self) -> tuple[tuple[int, Rejection], ...]: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
@@ -191,9 +237,7 @@ class RawScan:
     @property
     def stats(self) -> ScanStats: ...
     @property
-    def decisions(
-        self,
-    ) -> dict[str, tuple[int | None, str | None, list[tuple[int, Rejection]]]]: ...
+    def decisions(self) -> tuple[Decision, ...]: ...
 
 @final
 class RawFind:
@@ -253,7 +297,7 @@ def decide_bundles(
     bundles: Sequence[Bundle],
     *,
     resolve: Callable[[str], str] | None = None,
-) -> tuple[list[int], dict[str, tuple[int | None, str | None, list[tuple[int, Rejection]]]]]: ...
+) -> tuple[list[int], tuple[Decision, ...]]: ...
 def find_bundle(
     roots: Sequence[str | os.PathLike[str]],
     dag_id: str,

@@ -1,22 +1,24 @@
 """What a scan found: :class:`ScanReport`, over the core's own records.
 
-``Rejection``, ``Skip`` and ``ScanStats`` are defined once, in the compiled
-core (frozen, comparable, picklable) and re-exported here. ``ScanReport`` is a
-plain class (no dataclasses: ``import afbundle`` and a worker's first call
-stay cheap).
+``Rejection``, ``Skip``, ``ScanStats`` and ``Decision`` are defined once, in the
+compiled core (frozen, comparable, picklable) and re-exported here.
+``ScanReport`` is a plain class (no dataclasses: ``import afbundle`` and a
+worker's first call stay cheap), and the one place the core's decisions
+become a report: ``scan`` and ``check`` both construct it from them.
 """
 
 from __future__ import annotations
 
-from afbundle._core import Rejection, ScanStats, Skip
+from afbundle._core import Decision, Rejection, ScanStats, Skip
 
 TYPE_CHECKING = False  # not from typing: keep imports cheap
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
     from afbundle._core import Bundle
 
-__all__ = ["Rejection", "ScanReport", "ScanStats", "Skip"]
+__all__ = ["Decision", "Rejection", "ScanReport", "ScanStats", "Skip"]
 
 
 class ScanReport:
@@ -36,7 +38,8 @@ class ScanReport:
         decisions: dag_id -> ``(winner, resolved_schema_version, lost)``:
             the bundle :func:`afbundle.find` would run (or ``None``) and each
             other bundle declaring the dag_id with why it lost, decided in the
-            core by the same rule as ``find``.
+            core by the same rule as ``find`` (built from the core's
+            ``Decision`` records, whose indices are into ``bundles``).
     """
 
     __slots__ = (
@@ -59,7 +62,7 @@ class ScanReport:
         skipped: tuple[Skip, ...],
         missing_roots: tuple[Path, ...],
         stats: ScanStats,
-        decisions: dict[str, tuple[Bundle | None, str | None, tuple[Rejection, ...]]],
+        decisions: Iterable[Decision],
     ) -> None:
         self.roots = roots
         self.bundles = bundles
@@ -67,12 +70,15 @@ class ScanReport:
         self.skipped = skipped
         self.missing_roots = missing_roots
         self.stats = stats
-        self.decisions = decisions
+        self.decisions: dict[str, tuple[Bundle | None, str | None, tuple[Rejection, ...]]] = {}
         self.duplicates: dict[str, tuple[Path, ...]] = {}
-        for dag_id, (winner, _, lost) in decisions.items():
+        for decision in decisions:
+            winner = None if decision.winner is None else bundles[decision.winner]
+            lost = tuple(rejection for _, rejection in decision.losers)
+            self.decisions[decision.dag_id] = (winner, decision.resolved_schema_version, lost)
             paths = ([winner.path] if winner is not None else []) + [r.path for r in lost]
             if len(paths) > 1:
-                self.duplicates[dag_id] = tuple(paths)
+                self.duplicates[decision.dag_id] = tuple(paths)
 
     def winner(self, dag_id: str) -> Bundle | None:
         """The bundle :func:`afbundle.find` runs for ``dag_id`` (given the same

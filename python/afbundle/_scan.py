@@ -82,9 +82,10 @@ def _log_rejection(log: KeywordLogger, rejection: Rejection) -> None:
     is afbundle's ``Bundle rejected; skipping``, with its ``kind``.
     """
     path, kind, context = str(rejection.path), rejection.kind, rejection.context
-    op = str(context.get("op", ""))
+    # Where an I/O error happened is the core's typed stage (never its words).
+    io_stage = context.get("stage") if kind == "io" else None
     error = rejection.reason
-    if kind in ("format", "footer_version") or op == "read trailer":
+    if kind in ("format", "footer_version") or io_stage == "trailer":
         log.debug("Invalid bundle trailer; skipping", path=path, error=error)
     elif kind == "integrity" and "expected" in context:
         log.debug(
@@ -93,7 +94,7 @@ def _log_rejection(log: KeywordLogger, rejection: Rejection) -> None:
             expected=context["expected"],
             actual=context["actual"],
         )
-    elif kind == "integrity" or op == "read binary region":
+    elif kind == "integrity" or io_stage == "hash":
         log.debug("Failed to hash bundle binary region", path=path, error=error)
     elif kind == "manifest" and "found" in context:
         found = str(context["found"])
@@ -104,9 +105,9 @@ def _log_rejection(log: KeywordLogger, rejection: Rejection) -> None:
         )
     elif kind == "manifest":
         log.debug("Cannot decode bundle metadata; skipping", path=path, error=error)
-    elif op == "read manifest":
+    elif io_stage == "manifest":
         log.debug("Cannot read bundle metadata; skipping", path=path, error=error)
-    elif op == "stat":
+    elif io_stage == "stat":
         log.debug("Cannot stat bundle file; skipping", path=path, error=error)
     elif kind == "io":
         log.debug("Cannot open bundle file; skipping", path=path, error=error)
@@ -174,23 +175,14 @@ def scan(
         trusted_signers=load_signers(trusted_signers),
     )
     _log_walk(log, raw)
-    bundles = tuple(raw.bundles)
-    decisions = {
-        dag_id: (
-            None if winner is None else bundles[winner],
-            resolved,
-            tuple(rejection for _, rejection in lost),
-        )
-        for dag_id, (winner, resolved, lost) in raw.decisions.items()
-    }
     return ScanReport(
         roots=tuple(root_paths),
-        bundles=bundles,
+        bundles=tuple(raw.bundles),
         rejected=tuple(raw.rejected),
         skipped=tuple(raw.skipped),
         missing_roots=tuple(root_paths[i] for i in raw.missing_roots),
         stats=raw.stats,
-        decisions=decisions,
+        decisions=raw.decisions,
     )
 
 

@@ -20,14 +20,14 @@ from __future__ import annotations
 # checkers treat any constant named TYPE_CHECKING as true.
 TYPE_CHECKING = False
 
-from afbundle._core import ERROR_KINDS  # noqa: E402
+from afbundle._core import DECISION_KINDS, ERROR_KINDS  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
     from typing import Any
 
-    from afbundle._core import Rejection, ScanStats
+    from afbundle._core import Rejection, RejectionKind, ScanStats
 
 __all__ = [
     "KINDS",
@@ -42,9 +42,10 @@ __all__ = [
 ]
 
 
-#: Every ``kind`` a rejection or exception can have: the core's failure kinds
-#: (defined once, in ``rust/error.rs``), then the two decided above it.
-KINDS: tuple[str, ...] = (*ERROR_KINDS, "schema", "shadowed")
+#: Every ``kind`` a rejection can have: the core's failure kinds (``Kind`` in
+#: ``rust/error.rs``), then those its precedence rule decides (``LossKind`` in
+#: ``rust/bundle/precedence.rs``). Both are defined once, in the core.
+KINDS: tuple[RejectionKind, ...] = (*ERROR_KINDS, *DECISION_KINDS)
 
 
 class BundleError(ValueError):

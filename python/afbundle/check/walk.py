@@ -128,28 +128,14 @@ def _search(
         skipped=tuple(s for part in parts for s in part.skipped),
         missing_roots=tuple(r for r, p in zip(distinct, parts, strict=True) if p.missing_roots),
         stats=_core.ScanStats(**totals),
-        decisions={
-            dag_id: (
-                None if winner is None else found[winner],
-                resolved,
-                tuple(rejection for _, rejection in lost),
-            )
-            for dag_id, (winner, resolved, lost) in decided.items()
-        },
+        decisions=decided,
     )
 
 
 def _refused_dag_ids(report: ScanReport) -> tuple[tuple[Rejection, tuple[str, ...]], ...]:
     """The dag_ids each refused bundle declares (a failed digest or signature drops
-    a bundle before the core's per-dag_id decisions; its manifest still names them).
-
-    Read without hashing, and only for a scan that refused something.
-    """
-    out = []
-    for rejection in report.rejected:
-        try:
-            dag_ids = _core.read_bundle(rejection.path, verify=False).dag_ids
-        except (OSError, ValueError):  # BundleError is a ValueError: no manifest to read
-            continue
-        out.append((rejection, tuple(dag_ids)))
-    return tuple(out)
+    a bundle before the core's per-dag_id decisions; the core read its manifest
+    first, so the rejection names them)."""
+    return tuple(
+        (rejection, rejection.dag_ids) for rejection in report.rejected if rejection.dag_ids
+    )
